@@ -1,0 +1,91 @@
+// Thin typed access to the static protobuf code generated from proto/ (see scripts/generate-proto.js).
+import protobufRuntime from 'protobufjs/minimal';
+import { opamp } from '../generated/opamp';
+
+// 64-bit fields (capabilities, flags, sequence numbers) decode as plain numbers rather than Long
+// objects: every value OpAMP puts there fits in 2^53, and it saves an allocation per field.
+protobufRuntime.util.Long = undefined as unknown as typeof protobufRuntime.util.Long;
+protobufRuntime.configure();
+
+export const proto = opamp.proto.v1;
+export type AgentToServer = opamp.proto.v1.AgentToServer;
+export type ServerToAgent = opamp.proto.v1.ServerToAgent;
+export type ServerToAgentInit = opamp.proto.v1.ServerToAgent.$Properties;
+export type AgentToServerInit = opamp.proto.v1.AgentToServer.$Properties;
+export type AgentDescription = opamp.proto.v1.AgentDescription.$Properties;
+export type KeyValue = opamp.proto.v1.KeyValue.$Properties;
+export type AnyValue = opamp.proto.v1.AnyValue.$Properties;
+export type PackageStatuses = opamp.proto.v1.PackageStatuses.$Properties;
+export type PackageStatus = opamp.proto.v1.PackageStatus.$Properties;
+export type PackagesAvailable = opamp.proto.v1.PackagesAvailable.$Properties;
+export type PackageAvailable = opamp.proto.v1.PackageAvailable.$Properties;
+export type ComponentHealth = opamp.proto.v1.ComponentHealth.$Properties;
+
+export const AgentCapability = {
+  ReportsStatus: 0x1,
+  AcceptsRemoteConfig: 0x2,
+  ReportsEffectiveConfig: 0x4,
+  AcceptsPackages: 0x8,
+  ReportsPackageStatuses: 0x10,
+  ReportsOwnTraces: 0x20,
+  ReportsOwnMetrics: 0x40,
+  ReportsOwnLogs: 0x80,
+  AcceptsOpAMPConnectionSettings: 0x100,
+  AcceptsOtherConnectionSettings: 0x200,
+  AcceptsRestartCommand: 0x400,
+  ReportsHealth: 0x800,
+  ReportsRemoteConfig: 0x1000,
+  ReportsHeartbeat: 0x2000,
+  ReportsAvailableComponents: 0x4000,
+  ReportsConnectionSettingsStatus: 0x8000,
+} as const;
+
+export const ServerCapability = {
+  AcceptsStatus: 0x1,
+  OffersPackages: 0x8,
+  AcceptsPackagesStatus: 0x10,
+} as const;
+
+/** What this server advertises on every successful answer: 0x19. */
+export const SERVER_CAPABILITIES =
+  ServerCapability.AcceptsStatus | ServerCapability.OffersPackages | ServerCapability.AcceptsPackagesStatus;
+
+export const ServerToAgentFlag = { ReportFullState: 0x1 } as const;
+export const AgentToServerFlag = { RequestInstanceUid: 0x1 } as const;
+
+export const PackageStatusCode = {
+  Installed: 0,
+  InstallPending: 1,
+  Installing: 2,
+  InstallFailed: 3,
+  Downloading: 4,
+} as const;
+
+export function decodeAgentToServer(bytes: Uint8Array): AgentToServer {
+  return proto.AgentToServer.decode(bytes);
+}
+
+export function encodeServerToAgent(message: ServerToAgentInit): Uint8Array {
+  return proto.ServerToAgent.encode(message).finish();
+}
+
+export function encodeAgentToServer(message: AgentToServerInit): Uint8Array {
+  return proto.AgentToServer.encode(message).finish();
+}
+
+export function decodeServerToAgent(bytes: Uint8Array): ServerToAgent {
+  return proto.ServerToAgent.decode(bytes);
+}
+
+/** Canonical lowercase UUID text of a 16-byte id; other lengths are shown as hex. */
+export function uidToString(uid: Uint8Array): string {
+  const hex = Buffer.from(uid.buffer, uid.byteOffset, uid.byteLength).toString('hex');
+  if (uid.byteLength !== 16) return hex;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export function uidFromString(text: string): Buffer | undefined {
+  const hex = text.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
+  return Buffer.from(hex, 'hex');
+}
