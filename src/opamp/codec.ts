@@ -1,11 +1,6 @@
 // Thin typed access to the static protobuf code generated from proto/ (see scripts/generate-proto.js).
-import protobufRuntime from 'protobufjs/minimal';
+import './protobuf-runtime';
 import { opamp } from '../generated/opamp';
-
-// 64-bit fields (capabilities, flags, sequence numbers) decode as plain numbers rather than Long
-// objects: every value OpAMP puts there fits in 2^53, and it saves an allocation per field.
-protobufRuntime.util.Long = undefined as unknown as typeof protobufRuntime.util.Long;
-protobufRuntime.configure();
 
 export const proto = opamp.proto.v1;
 export type AgentToServer = opamp.proto.v1.AgentToServer;

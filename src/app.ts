@@ -1,0 +1,52 @@
+// buildApp assembles the server from a resolved configuration: store, package catalog, routes.
+// main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { ServeConfig } from './config';
+import { registerOpampRoute, type OfferProvider } from './opamp/transport';
+import { SqliteStore } from './store/sqlite';
+import type { AgentStore } from './store/types';
+
+/** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  store: AgentStore;
+  logger: Logger;
+}
+
+export interface BuildOptions {
+  /** A logger to use instead of pino on stdout (tests pass a silent or capturing one). */
+  logger?: Logger;
+  offers?: OfferProvider;
+}
+
+export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const store = new SqliteStore({ dataDir: config.dataDir });
+  const app: FastifyInstance = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
+    loggerInstance: logger as FastifyBaseLogger,
+    // A line per poll would drown the log; the OpAMP route logs what matters itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.addHook('onClose', async () => {
+    await store.close();
+  });
+
+  await registerOpampRoute(app, {
+    store,
+    offers: options.offers,
+    maxMessageBytes: config.maxMessageBytes,
+    maxResponseBytes: config.maxResponseBytes,
+    offlineAfterMs: config.agentOfflineAfter,
+    publicUrl: config.publicUrl,
+    trustProxy: config.trustProxy,
+  });
+  return { app, store, logger };
+}

@@ -1,0 +1,206 @@
+// One table of every `serve` option. It drives flag parsing, environment variables, the JSON
+// config file, defaults, validation and the --help text, so the four can never disagree.
+import fs from 'node:fs';
+import { ConfigError } from './errors';
+
+type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url';
+
+interface OptionSpec {
+  key: keyof ServeConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  default: string | undefined;
+  help: string;
+}
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  maxMessageBytes: number;
+  maxResponseBytes: number;
+  /** Milliseconds. */
+  agentOfflineAfter: number;
+  logLevel: string;
+  packagesDir: string | undefined;
+  /** Milliseconds. */
+  rescanInterval: number;
+  offer: string;
+  publicUrl: string | undefined;
+  trustProxy: boolean;
+  trustedRoot: string | undefined;
+  signerIssuer: string | undefined;
+  signerIdentity: string | undefined;
+  signerIdentityRegexp: string | undefined;
+  signerRepository: string | undefined;
+  allowUnsigned: boolean;
+  signatureFormat: 'cosign' | 'bundle';
+  /** Only from the config file: a list of accepted signers (see README). */
+  signers: unknown;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const OPTIONS: OptionSpec[] = [
+  { key: 'host', flag: 'host', env: 'OPAMP_HOST', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
+  { key: 'port', flag: 'port', env: 'OPAMP_PORT', kind: 'port', default: '4320', help: 'TCP port (4320 is the OpAMP default; 0 picks a free one).' },
+  { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
+  { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'OPAMP_MAX_MESSAGE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest AgentToServer body, before and after gunzip (413 above it).' },
+  { key: 'maxResponseBytes', flag: 'max-response-bytes', env: 'OPAMP_MAX_RESPONSE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest ServerToAgent body before compression (500 above it).' },
+  { key: 'agentOfflineAfter', flag: 'agent-offline-after', env: 'OPAMP_AGENT_OFFLINE_AFTER', kind: 'duration', default: '90s', help: 'An agent not heard from for this long counts as offline.' },
+  { key: 'logLevel', flag: 'log-level', env: 'OPAMP_LOG_LEVEL', kind: 'level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}.` },
+  { key: 'packagesDir', flag: 'packages-dir', env: 'OPAMP_PACKAGES_DIR', kind: 'string', default: undefined, help: 'Directory of release tarballs and their signature sidecars to offer.' },
+  { key: 'rescanInterval', flag: 'rescan-interval', env: 'OPAMP_RESCAN_INTERVAL', kind: 'duration', default: '5s', help: 'How often the packages directory is rescanned (it is also watched).' },
+  { key: 'offer', flag: 'offer', env: 'OPAMP_OFFER', kind: 'offer', default: 'none', help: 'Version offered to agents that accept packages: none, latest or X.Y.Z.' },
+  { key: 'publicUrl', flag: 'public-url', env: 'OPAMP_PUBLIC_URL', kind: 'url', default: undefined, help: 'Base URL of download links in offers (default: derived from each request).' },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'OPAMP_TRUST_PROXY', kind: 'boolean', default: 'false', help: 'Honour X-Forwarded-Proto/Host/Prefix and X-Forwarded-For.' },
+  { key: 'trustedRoot', flag: 'trusted-root', env: 'OPAMP_TRUSTED_ROOT', kind: 'string', default: undefined, help: 'Sigstore TrustedRoot JSON file (default: the public-good root).' },
+  { key: 'signerIssuer', flag: 'signer-issuer', env: 'OPAMP_SIGNER_ISSUER', kind: 'string', default: undefined, help: 'OIDC issuer the signing certificate must carry (default: GitHub Actions).' },
+  { key: 'signerIdentity', flag: 'signer-identity', env: 'OPAMP_SIGNER_IDENTITY', kind: 'string', default: undefined, help: 'Exact certificate identity (SAN) of the signer.' },
+  { key: 'signerIdentityRegexp', flag: 'signer-identity-regexp', env: 'OPAMP_SIGNER_IDENTITY_REGEXP', kind: 'string', default: undefined, help: 'Regular expression (always anchored) for the signer identity (default: the collector release workflow).' },
+  { key: 'signerRepository', flag: 'signer-repository', env: 'OPAMP_SIGNER_REPOSITORY', kind: 'string', default: undefined, help: 'GitHub repository that built the artifact (default: open-telemetry/opentelemetry-collector-releases; empty skips the check).' },
+  { key: 'allowUnsigned', flag: 'allow-unsigned', env: 'OPAMP_ALLOW_UNSIGNED', kind: 'boolean', default: 'false', help: 'Development only: offer packages that carry no signature.' },
+  { key: 'signatureFormat', flag: 'signature-format', env: 'OPAMP_SIGNATURE_FORMAT', kind: 'format', default: 'cosign', help: 'Offered signature: cosign ("<b64 cert> <b64 sig>") or bundle (Sigstore bundle JSON).' },
+];
+
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNITS_BYTES: Record<string, number> = {
+  b: 1, kb: 1000, kib: 1024, mb: 1_000_000, mib: 1024 ** 2, gb: 1_000_000_000, gib: 1024 ** 3,
+};
+
+/** Parses `90s`, `5m`, `250ms`, `2h`, `30d`; a bare number is seconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * UNITS_MS[(match[2] ?? 's').toLowerCase()]!);
+}
+
+/** Parses `4MiB`, `64KB`, `1048576`; a bare number is bytes. */
+export function parseBytes(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  return Math.floor(Number(match[1]) * UNITS_BYTES[(match[2] ?? 'b').toLowerCase()]!);
+}
+
+function convert(spec: OptionSpec, raw: string, origin: string): unknown {
+  const fail = (why: string): never => {
+    throw new ConfigError(`invalid --${spec.flag} (${origin}): ${JSON.stringify(raw)} ${why}`);
+  };
+  switch (spec.kind) {
+    case 'string':
+      return raw;
+    case 'port': {
+      const port = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      return port >= 0 && port <= 65535 ? port : fail('is not a TCP port (0-65535)');
+    }
+    case 'duration': {
+      const value = parseDuration(raw);
+      return value !== undefined && value > 0 ? value : fail('is not a positive duration such as 90s, 5m or 2h');
+    }
+    case 'bytes': {
+      const value = parseBytes(raw);
+      return value !== undefined && value >= 64 ? value : fail('is not a size of at least 64 bytes, such as 4MiB');
+    }
+    case 'boolean': {
+      if (/^(true|1|yes|on)$/i.test(raw)) return true;
+      if (/^(false|0|no|off)$/i.test(raw)) return false;
+      return fail('is not true or false');
+    }
+    case 'level':
+      return LOG_LEVELS.includes(raw) ? raw : fail(`is not one of ${LOG_LEVELS.join(', ')}`);
+    case 'offer':
+      return raw === 'none' || raw === 'latest' || /^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(raw)
+        ? raw.replace(/^v/, '')
+        : fail('is not none, latest or a version X.Y.Z');
+    case 'format':
+      return raw === 'cosign' || raw === 'bundle' ? raw : fail('is not cosign or bundle');
+    case 'url': {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(raw);
+      } catch {
+        return fail('is not an absolute URL');
+      }
+      return parsed.protocol === 'http:' || parsed.protocol === 'https:'
+        ? raw.replace(/\/+$/, '')
+        : fail('is not an http(s) URL');
+    }
+  }
+}
+
+export interface ConfigSources {
+  /** Values from the command line, by flag name; `true` for a boolean flag given alone. */
+  flags: Record<string, string | boolean>;
+  env: NodeJS.ProcessEnv;
+  configFile?: string;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`invalid --config: cannot read ${file}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`invalid --config: ${file} is not JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`invalid --config: ${file} must hold a JSON object`);
+  }
+  const known = new Set<string>([...OPTIONS.map((option) => option.key as string), 'signers']);
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) throw new ConfigError(`invalid --config: unknown key "${key}" in ${file}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Resolves every option: flag, then environment, then config file, then default. */
+export function resolveConfig(sources: ConfigSources): ServeConfig {
+  const fileValues = sources.configFile === undefined ? {} : readConfigFile(sources.configFile);
+  const result: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const flagValue = sources.flags[spec.flag];
+    const envValue = sources.env[spec.env];
+    const fileValue = fileValues[spec.key];
+    let raw: string | undefined;
+    let origin = 'default';
+    if (flagValue !== undefined) {
+      raw = typeof flagValue === 'boolean' ? String(flagValue) : flagValue;
+      origin = 'flag';
+    } else if (envValue !== undefined) {
+      raw = envValue;
+      origin = spec.env;
+    } else if (fileValue !== undefined) {
+      if (typeof fileValue !== 'string' && typeof fileValue !== 'number' && typeof fileValue !== 'boolean') {
+        throw new ConfigError(`invalid --config: "${spec.key}" must be a string, number or boolean`);
+      }
+      raw = String(fileValue);
+      origin = `config key "${spec.key}"`;
+    } else {
+      raw = spec.default;
+    }
+    result[spec.key] = raw === undefined ? undefined : convert(spec, raw, origin);
+  }
+  result.signers = fileValues.signers;
+  return result as unknown as ServeConfig;
+}
+
+/** Flag names of `serve`, for the argument parser: booleans may stand alone. */
+export function serveFlagNames(): { strings: string[]; booleans: string[] } {
+  return {
+    strings: OPTIONS.filter((option) => option.kind !== 'boolean').map((option) => option.flag),
+    booleans: OPTIONS.filter((option) => option.kind === 'boolean').map((option) => option.flag),
+  };
+}
+
+export function optionsHelp(): string {
+  return OPTIONS.map((option) => {
+    const defaultText = option.default === undefined ? '' : ` [default: ${option.default}]`;
+    return `  --${option.flag.padEnd(24)} ${option.env.padEnd(30)} "${option.key}"\n      ${option.help}${defaultText}`;
+  }).join('\n');
+}

@@ -1,0 +1,184 @@
+// The OpAMP protocol rules, in one pure function: given what the store knows of an agent and
+// the message it just sent, decide the answer and the new record. No HTTP, no store, no clock
+// or randomness except what the caller passes in, so every rule can be tested directly and no
+// route can drift from another.
+import { ServerError } from '../errors';
+import type { AgentRecord, HealthRecord, PackageStatusesRecord } from '../store/types';
+import { attributeText, checkHealth, descriptionToRecord } from './attributes';
+import {
+  AgentCapability,
+  AgentToServerFlag,
+  SERVER_CAPABILITIES,
+  ServerToAgentFlag,
+  uidToString,
+  type AgentToServer,
+  type ComponentHealth,
+  type PackageStatuses,
+  type PackagesAvailable,
+  type ServerToAgentInit,
+} from './codec';
+
+/** What the catalog would offer one agent right now. */
+export interface Offer {
+  version: string;
+  /** Hex of all_packages_hash, compared with what the agent reports and what was last sent. */
+  allPackagesHash: string;
+  packagesAvailable: PackagesAvailable;
+}
+
+export interface PollContext {
+  nowMs: number;
+  offlineAfterMs: number;
+  generateInstanceUid(): Buffer;
+  /** The offer for an agent as it stands after this message; undefined when there is none. */
+  offerFor(record: AgentRecord): Offer | undefined;
+}
+
+export interface PollResult {
+  response: ServerToAgentInit;
+  /** The record to save: under a new uid when the agent was given one. */
+  record: AgentRecord;
+  /** Whether the change must be written now rather than with the next batch. */
+  durable: boolean;
+  /** A uid whose record moved to `record.instanceUid` and must be deleted. */
+  removeInstanceUid?: string;
+  offerSent: boolean;
+}
+
+const hex = (bytes: Uint8Array | null | undefined): string =>
+  bytes && bytes.byteLength > 0 ? Buffer.from(bytes).toString('hex') : '';
+
+function healthToRecord(health: ComponentHealth): HealthRecord {
+  checkHealth(health);
+  return {
+    healthy: health.healthy ?? false,
+    status: health.status ?? '',
+    lastError: health.lastError ?? '',
+    startTimeUnixNano: Number(health.startTimeUnixNano ?? 0),
+    statusTimeUnixNano: Number(health.statusTimeUnixNano ?? 0),
+  };
+}
+
+function packageStatusesToRecord(statuses: PackageStatuses): PackageStatusesRecord {
+  const packages: PackageStatusesRecord['packages'] = {};
+  for (const [name, status] of Object.entries(statuses.packages ?? {})) {
+    Object.defineProperty(packages, name, {
+      enumerable: true,
+      writable: true,
+      configurable: true,
+      value: {
+        name: status.name ?? name,
+        status: status.status ?? 0,
+        agentHasVersion: status.agentHasVersion ?? '',
+        agentHasHash: hex(status.agentHasHash),
+        serverOfferedVersion: status.serverOfferedVersion ?? '',
+        serverOfferedHash: hex(status.serverOfferedHash),
+        errorMessage: status.errorMessage ?? '',
+        ...(status.downloadDetails
+          ? {
+              downloadPercent: status.downloadDetails.downloadPercent ?? 0,
+              downloadBytesPerSecond: status.downloadDetails.downloadBytesPerSecond ?? 0,
+            }
+          : {}),
+      },
+    });
+  }
+  return {
+    packages,
+    serverProvidedAllPackagesHash: hex(statuses.serverProvidedAllPackagesHash),
+    errorMessage: statuses.errorMessage ?? '',
+  };
+}
+
+/** The attributes that tell two processes apart when they claim the same uid. */
+const DISTINGUISHING_ATTRIBUTES = ['host.name', 'service.instance.id'];
+
+function isDuplicate(stored: AgentRecord, incoming: AgentRecord, context: PollContext): boolean {
+  const online = !stored.disconnected && context.nowMs - stored.lastSeenMs < context.offlineAfterMs;
+  if (!online || !stored.description || !incoming.description) return false;
+  return DISTINGUISHING_ATTRIBUTES.some((key) => {
+    const before = attributeText(stored.description, key);
+    const after = attributeText(incoming.description, key);
+    return before !== undefined && after !== undefined && before !== after;
+  });
+}
+
+/** Applies one AgentToServer to the stored record and decides the ServerToAgent answer. */
+export function handlePoll(stored: AgentRecord | undefined, message: AgentToServer, context: PollContext): PollResult {
+  const uidBytes = message.instanceUid;
+  if (!uidBytes || uidBytes.byteLength !== 16) {
+    throw new ServerError(
+      'BAD_INSTANCE_UID',
+      `instance_uid must be 16 bytes, got ${uidBytes ? uidBytes.byteLength : 0}`,
+    );
+  }
+  const instanceUid = uidToString(uidBytes);
+  const description = message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined;
+  const health = message.health ? healthToRecord(message.health) : undefined;
+  const packageStatuses = message.packageStatuses ? packageStatusesToRecord(message.packageStatuses) : undefined;
+  const sequenceNum = Number(message.sequenceNum ?? 0);
+
+  let record: AgentRecord = {
+    instanceUid,
+    capabilities: message.capabilities || stored?.capabilities || 0,
+    sequenceNum,
+    description: description ?? stored?.description,
+    health: health ?? stored?.health,
+    packageStatuses: packageStatuses ?? stored?.packageStatuses,
+    lastOffer: stored?.lastOffer,
+    firstSeenMs: stored?.firstSeenMs ?? context.nowMs,
+    lastSeenMs: context.nowMs,
+    disconnected: Boolean(message.agentDisconnect),
+  };
+  const response: ServerToAgentInit = { instanceUid: uidBytes, capabilities: SERVER_CAPABILITIES };
+  let removeInstanceUid: string | undefined;
+  let isNew = stored === undefined;
+
+  const requestsUid = (Number(message.flags ?? 0) & AgentToServerFlag.RequestInstanceUid) !== 0;
+  const duplicate = stored !== undefined && !requestsUid && isDuplicate(stored, record, context);
+  if (requestsUid || duplicate) {
+    const newUid = context.generateInstanceUid();
+    response.agentIdentification = { newInstanceUid: newUid };
+    if (duplicate) {
+      // The record under the old uid belongs to the other process: leave it alone and start
+      // afresh for this one.
+      record = { ...record, description, health, packageStatuses, lastOffer: undefined, firstSeenMs: context.nowMs };
+      isNew = true;
+    } else if (stored) {
+      removeInstanceUid = instanceUid;
+    }
+    record.instanceUid = uidToString(newUid);
+  }
+
+  // A repeat of the previous number is a retry of a message already applied (spec, "Retrying
+  // Messages"); anything else but the next number means the server may have missed state.
+  const inSequence = stored !== undefined && (sequenceNum === stored.sequenceNum + 1 || sequenceNum === stored.sequenceNum);
+  const askFullState = isNew || !inSequence;
+  if (askFullState) response.flags = ServerToAgentFlag.ReportFullState;
+
+  let offerSent = false;
+  if ((Number(message.capabilities ?? 0) & AgentCapability.AcceptsPackages) !== 0) {
+    const offer = context.offerFor(record);
+    if (offer) {
+      const reportedHash = packageStatuses?.serverProvidedAllPackagesHash;
+      const changed = offer.allPackagesHash !== record.lastOffer?.allPackagesHash;
+      const agentHasOther = reportedHash !== undefined && reportedHash !== offer.allPackagesHash;
+      if (changed || agentHasOther || askFullState) {
+        response.packagesAvailable = offer.packagesAvailable;
+        record.lastOffer = { allPackagesHash: offer.allPackagesHash, version: offer.version, sentAtMs: context.nowMs };
+        offerSent = true;
+      }
+    }
+  }
+
+  const durable =
+    isNew ||
+    removeInstanceUid !== undefined ||
+    description !== undefined ||
+    health !== undefined ||
+    packageStatuses !== undefined ||
+    offerSent ||
+    record.disconnected !== (stored?.disconnected ?? false) ||
+    record.capabilities !== stored?.capabilities;
+  return { response, record, durable, removeInstanceUid, offerSent };
+}

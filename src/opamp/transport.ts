@@ -1,0 +1,170 @@
+// The edge of the OpAMP route: bytes in (content type, size limits, bounded gunzip, decode),
+// bytes out (encode, size limit, gzip). Every rule about what the answer says lives in
+// handler.ts; this file only moves bytes and records.
+import zlib from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ServerError, asServerError } from '../errors';
+import type { AgentStore } from '../store/types';
+import { decodeAgentToServer, encodeServerToAgent, uidToString, type ServerToAgentInit } from './codec';
+import { handlePoll, type Offer } from './handler';
+import type { AgentRecord } from '../store/types';
+import { newInstanceUid } from './uuid';
+
+export const OPAMP_PATH = '/v1/opamp';
+const PROTOBUF = 'application/x-protobuf';
+
+export interface OfferProvider {
+  offerFor(record: AgentRecord, baseUrl: string): Offer | undefined;
+}
+
+export interface OpampRouteOptions {
+  store: AgentStore;
+  offers: OfferProvider | undefined;
+  maxMessageBytes: number;
+  maxResponseBytes: number;
+  offlineAfterMs: number;
+  /** Base of download URLs; when absent it is derived from each request. */
+  publicUrl: string | undefined;
+  trustProxy: boolean;
+}
+
+function isProtobuf(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === PROTOBUF;
+}
+
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...parameters] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const quality = parameters.map((parameter) => parameter.trim()).find((parameter) => parameter.startsWith('q='));
+    return quality === undefined || Number(quality.slice(2)) > 0;
+  });
+}
+
+function inflate(body: Buffer, encoding: string | undefined, limit: number): Buffer {
+  const coding = (encoding ?? 'identity').trim().toLowerCase();
+  if (coding === 'identity' || coding === '') return body;
+  if (coding !== 'gzip' && coding !== 'x-gzip') {
+    throw new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${coding} is not supported; send gzip or none`);
+  }
+  try {
+    // maxOutputLength stops inflation at the limit, so a gzip bomb costs at most `limit` bytes.
+    return zlib.gunzipSync(body, { maxOutputLength: limit });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ServerError('BODY_TOO_LARGE', `the request body inflates past the limit of ${limit} bytes`);
+    }
+    throw new ServerError('BAD_GZIP', `the request body is not valid gzip: ${(error as Error).message}`);
+  }
+}
+
+/** Translates Fastify's own body errors (size, media type) into the table's codes. */
+function fromFastifyError(error: unknown): ServerError {
+  const statusCode = (error as { statusCode?: number }).statusCode;
+  const message = error instanceof Error ? error.message : String(error);
+  if (statusCode === 413) return new ServerError('BODY_TOO_LARGE', `the request body is over the limit: ${message}`);
+  if (statusCode === 415) return new ServerError('UNSUPPORTED_MEDIA_TYPE', message);
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) return new ServerError('BAD_REQUEST', message);
+  return asServerError(error);
+}
+
+function baseUrlOf(request: FastifyRequest, options: OpampRouteOptions): string {
+  if (options.publicUrl) return options.publicUrl;
+  let prefix = '';
+  if (options.trustProxy) {
+    const header = request.headers['x-forwarded-prefix'];
+    const value = Array.isArray(header) ? header[0] : header;
+    if (value) prefix = `/${value.trim().replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+  }
+  return `${request.protocol}://${request.host}${prefix}`;
+}
+
+export async function registerOpampRoute(app: FastifyInstance, options: OpampRouteOptions): Promise<void> {
+  const { store, maxMessageBytes, maxResponseBytes } = options;
+
+  function send(request: FastifyRequest, reply: FastifyReply, status: number, message: ServerToAgentInit): FastifyReply {
+    let body = encodeServerToAgent(message);
+    if (body.byteLength > maxResponseBytes) {
+      request.log.error(
+        { instanceUid: message.instanceUid ? uidToString(message.instanceUid) : undefined, bytes: body.byteLength },
+        `ServerToAgent of ${body.byteLength} bytes is over --max-response-bytes ${maxResponseBytes}; not sent`,
+      );
+      status = 500;
+      body = encodeServerToAgent({
+        instanceUid: message.instanceUid,
+        errorResponse: { type: 0, errorMessage: 'the answer is larger than the server is allowed to send' },
+      });
+    }
+    reply.code(status).header('content-type', PROTOBUF);
+    if (acceptsGzip(request.headers['accept-encoding'])) {
+      reply.header('content-encoding', 'gzip').header('vary', 'Accept-Encoding');
+      return reply.send(zlib.gzipSync(body));
+    }
+    return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  }
+
+  function sendError(request: FastifyRequest, reply: FastifyReply, error: ServerError, uid?: Uint8Array): FastifyReply {
+    const level = error.httpStatus >= 500 ? 'error' : 'info';
+    request.log[level]({ code: error.code, instanceUid: uid ? uidToString(uid) : undefined }, error.message);
+    if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+    return send(request, reply, error.httpStatus, {
+      instanceUid: uid,
+      errorResponse: {
+        type: error.opampType,
+        errorMessage: error.message,
+        ...(error.retryAfterSeconds !== undefined
+          ? { retryInfo: { retryAfterNanoseconds: error.retryAfterSeconds * 1e9 } }
+          : {}),
+      },
+    });
+  }
+
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxMessageBytes }, (_request, body, done) => {
+      done(null, body);
+    });
+    scope.setErrorHandler((error, request, reply) => sendError(request, reply, fromFastifyError(error)));
+
+    scope.post(OPAMP_PATH, async (request, reply) => {
+      if (!isProtobuf(request.headers['content-type'])) {
+        const given = request.headers['content-type'] ?? 'none';
+        return sendError(request, reply, new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${PROTOBUF}, got ${given}`));
+      }
+      let uid: Uint8Array | undefined;
+      try {
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const bytes = inflate(raw, request.headers['content-encoding'], maxMessageBytes);
+        let message;
+        try {
+          message = decodeAgentToServer(bytes);
+        } catch (error) {
+          throw new ServerError('BAD_PROTOBUF', `the body is not a valid AgentToServer: ${(error as Error).message}`);
+        }
+        if (message.instanceUid?.byteLength === 16) uid = message.instanceUid;
+        const stored = uid ? await store.getAgent(uidToString(uid)) : undefined;
+        const baseUrl = baseUrlOf(request, options);
+        const offers = options.offers;
+        const result = handlePoll(stored, message, {
+          nowMs: Date.now(),
+          offlineAfterMs: options.offlineAfterMs,
+          generateInstanceUid: newInstanceUid,
+          offerFor: offers ? (record) => offers.offerFor(record, baseUrl) : () => undefined,
+        });
+        await store.putAgent(result.record, result.durable);
+        if (result.removeInstanceUid) await store.deleteAgent(result.removeInstanceUid);
+        if (result.offerSent) {
+          request.log.info(
+            { instanceUid: result.record.instanceUid, version: result.record.lastOffer?.version },
+            'package offer sent',
+          );
+        }
+        return send(request, reply, 200, result.response);
+      } catch (error) {
+        return sendError(request, reply, asServerError(error), uid);
+      }
+    });
+  });
+}

@@ -1,0 +1,148 @@
+// Every kind of bad input gets a clear error (status and a ServerToAgent error body) and
+// changes nothing stored.
+import http from 'node:http';
+import zlib from 'node:zlib';
+import t from 'tap';
+import { encodeAgentToServer, uidToString } from '../../src/opamp/codec';
+import { description, poll, postRaw, startServer, uid, type HttpAnswer } from '../helpers/server';
+
+const BAD_REQUEST = 1;
+const PROTOBUF = { 'content-type': 'application/x-protobuf' };
+
+function expectError(t: Tap.Test, answer: HttpAnswer, status: number, pattern: RegExp): void {
+  t.equal(answer.status, status, `HTTP ${status}`);
+  t.equal(answer.headers.get('content-type'), 'application/x-protobuf');
+  const error = answer.message?.errorResponse;
+  t.ok(error, 'the body is a ServerToAgent with error_response');
+  t.equal(error?.type, BAD_REQUEST, 'type BadRequest');
+  t.match(error?.errorMessage, pattern);
+  t.equal(Number(answer.message?.capabilities ?? 0), 0, 'capabilities unset on an error');
+  t.equal(Number(answer.message?.flags ?? 0), 0, 'flags unset on an error');
+}
+
+t.test('bad input is refused and leaves the stored agent untouched', async (t) => {
+  const server = await startServer({ 'max-message-bytes': '64KiB' });
+  t.teardown(() => server.close());
+  const agent = uid(100);
+  await poll(server.url, { instanceUid: agent, sequenceNum: 0, capabilities: 1, agentDescription: description({ 'service.name': 'kept' }) });
+  const before = await server.store.getAgent(uidToString(agent));
+
+  await t.test('wrong content type: 415', async (t) => {
+    expectError(t, await postRaw(server.url, encodeAgentToServer({ instanceUid: agent }), { 'content-type': 'application/json' }), 415, /Content-Type must be application\/x-protobuf/);
+    expectError(t, await postRaw(server.url, encodeAgentToServer({ instanceUid: agent }), {}), 415, /Content-Type/);
+  });
+
+  await t.test('a content type with parameters is still protobuf', async (t) => {
+    const answer = await postRaw(server.url, encodeAgentToServer({ instanceUid: uid(101), capabilities: 1 }), {
+      'content-type': 'application/x-protobuf; charset=binary',
+    });
+    t.equal(answer.status, 200);
+  });
+
+  await t.test('body over the limit: 413', async (t) => {
+    const big = Buffer.alloc(65 * 1024, 7);
+    expectError(t, await postRaw(server.url, big, PROTOBUF), 413, /over the limit/);
+  });
+
+  await t.test('gzip that inflates past the limit: 413', async (t) => {
+    const bomb = zlib.gzipSync(Buffer.alloc(1024 * 1024, 0));
+    t.ok(bomb.byteLength < 64 * 1024, 'compressed it is under the limit');
+    expectError(t, await postRaw(server.url, bomb, { ...PROTOBUF, 'content-encoding': 'gzip' }), 413, /inflates past the limit/);
+  });
+
+  await t.test('broken gzip: 400', async (t) => {
+    const broken = zlib.gzipSync(encodeAgentToServer({ instanceUid: agent })).subarray(0, 12);
+    expectError(t, await postRaw(server.url, broken, { ...PROTOBUF, 'content-encoding': 'gzip' }), 400, /not valid gzip/);
+  });
+
+  await t.test('an unknown content encoding: 415', async (t) => {
+    expectError(t, await postRaw(server.url, Buffer.from('x'), { ...PROTOBUF, 'content-encoding': 'br' }), 415, /Content-Encoding br/);
+  });
+
+  await t.test('undecodable protobuf: 400', async (t) => {
+    expectError(t, await postRaw(server.url, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), PROTOBUF), 400, /not a valid AgentToServer/);
+  });
+
+  await t.test('instance_uid not 16 bytes: 400', async (t) => {
+    expectError(t, await poll(server.url, { instanceUid: Buffer.alloc(26, 1), capabilities: 1 }), 400, /16 bytes, got 26/);
+    expectError(t, await postRaw(server.url, Buffer.alloc(0), PROTOBUF), 400, /16 bytes, got 0/);
+  });
+
+  await t.test('more than 1,000 attributes: 400, with the uid echoed', async (t) => {
+    const attributes = Array.from({ length: 1001 }, (_, index) => ({ key: `k${index}`, value: { stringValue: 'v' } }));
+    const answer = await poll(server.url, {
+      instanceUid: agent,
+      sequenceNum: 1,
+      capabilities: 1,
+      agentDescription: { identifyingAttributes: attributes },
+    });
+    expectError(t, answer, 400, /1001 attributes/);
+    t.same(Buffer.from(answer.message!.instanceUid), agent, 'instance_uid is set when known');
+  });
+
+  await t.test('AnyValue nested deeper than 32: 400', async (t) => {
+    type Value = { stringValue?: string; arrayValue?: { values: Value[] } };
+    let value: Value = { stringValue: 'leaf' };
+    for (let level = 0; level < 40; level += 1) value = { arrayValue: { values: [value] } };
+    const answer = await poll(server.url, {
+      instanceUid: agent,
+      sequenceNum: 1,
+      capabilities: 1,
+      agentDescription: { identifyingAttributes: [{ key: 'deep', value }] },
+    });
+    expectError(t, answer, 400, /deeper than 32/);
+  });
+
+  await t.test('nothing stored changed', async (t) => {
+    t.same(await server.store.getAgent(uidToString(agent)), before);
+    t.equal(await server.store.countAgents(), 2, 'only the agent and the one valid poll are stored');
+  });
+});
+
+t.test('a 1 GiB gzip bomb is refused while inflating, with little memory', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  // 1 GiB of zeros deflates to about 1 MiB: under the 4 MiB compressed limit.
+  const chunk = Buffer.alloc(16 * 1024 * 1024);
+  const gzip = zlib.createGzip({ level: 9 });
+  const parts: Buffer[] = [];
+  gzip.on('data', (part: Buffer) => parts.push(part));
+  const finished = new Promise((resolve) => gzip.on('end', resolve));
+  for (let index = 0; index < 64; index += 1) gzip.write(chunk);
+  gzip.end();
+  await finished;
+  const bomb = Buffer.concat(parts);
+  t.ok(bomb.byteLength < 4 * 1024 * 1024, `bomb is ${bomb.byteLength} bytes compressed`);
+  const before = process.memoryUsage().rss;
+  const answer = await postRaw(server.url, bomb, { ...PROTOBUF, 'content-encoding': 'gzip' });
+  const grown = process.memoryUsage().rss - before;
+  t.equal(answer.status, 413);
+  t.ok(grown < 50 * 1024 * 1024, `resident memory grew by ${Math.round(grown / 1024 / 1024)} MB`);
+});
+
+t.test('gzip both ways: gzipped requests accepted, answers gzipped only when asked', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  const body = zlib.gzipSync(encodeAgentToServer({ instanceUid: uid(102), capabilities: 1 }));
+  const request = (acceptEncoding?: string) =>
+    new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer; status: number }>((resolve, reject) => {
+      const headers: Record<string, string> = { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' };
+      if (acceptEncoding) headers['accept-encoding'] = acceptEncoding;
+      const req = http.request(`${server.url}/v1/opamp`, { method: 'POST', headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks), status: res.statusCode! }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const zipped = await request('gzip');
+  t.equal(zipped.status, 200);
+  t.equal(zipped.headers['content-encoding'], 'gzip');
+  t.equal(zipped.headers['content-type'], 'application/x-protobuf');
+  t.ok(zlib.gunzipSync(zipped.body).byteLength > 0);
+  const plain = await request();
+  t.equal(plain.headers['content-encoding'], undefined);
+  const refused = await request('gzip;q=0, identity');
+  t.equal(refused.headers['content-encoding'], undefined, 'q=0 means no gzip');
+});
