@@ -4,6 +4,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import pino, { type Logger } from 'pino';
 import type { ServeConfig } from './config';
 import { registerOpampRoute, type OfferProvider } from './opamp/transport';
+import { registerDownloadRoute } from './packages/download';
+import { createPackageServices, type PackageServices } from './packages/setup';
 import { SqliteStore } from './store/sqlite';
 import type { AgentStore } from './store/types';
 
@@ -14,6 +16,7 @@ export interface BuiltApp {
   app: FastifyInstance;
   store: AgentStore;
   logger: Logger;
+  packages: PackageServices | undefined;
 }
 
 export interface BuildOptions {
@@ -24,6 +27,8 @@ export interface BuildOptions {
 
 export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
   const logger = options.logger ?? pino({ level: config.logLevel });
+  // Policy and trusted root are checked before anything opens, so a bad option fails fast.
+  const packages = await createPackageServices(config, logger);
   const store = new SqliteStore({ dataDir: config.dataDir });
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
@@ -36,17 +41,19 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     forceCloseConnections: 'idle',
   });
   app.addHook('onClose', async () => {
+    await packages?.catalog.close();
     await store.close();
   });
 
   await registerOpampRoute(app, {
     store,
-    offers: options.offers,
+    offers: options.offers ?? packages?.offers,
     maxMessageBytes: config.maxMessageBytes,
     maxResponseBytes: config.maxResponseBytes,
     offlineAfterMs: config.agentOfflineAfter,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
   });
-  return { app, store, logger };
+  if (packages) await registerDownloadRoute(app, { catalog: packages.catalog });
+  return { app, store, logger, packages };
 }

@@ -30,6 +30,7 @@ export interface ServeConfig {
   publicUrl: string | undefined;
   trustProxy: boolean;
   trustedRoot: string | undefined;
+  trustedRootRefresh: boolean;
   signerIssuer: string | undefined;
   signerIdentity: string | undefined;
   signerIdentityRegexp: string | undefined;
@@ -56,6 +57,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'publicUrl', flag: 'public-url', env: 'OPAMP_PUBLIC_URL', kind: 'url', default: undefined, help: 'Base URL of download links in offers (default: derived from each request).' },
   { key: 'trustProxy', flag: 'trust-proxy', env: 'OPAMP_TRUST_PROXY', kind: 'boolean', default: 'false', help: 'Honour X-Forwarded-Proto/Host/Prefix and X-Forwarded-For.' },
   { key: 'trustedRoot', flag: 'trusted-root', env: 'OPAMP_TRUSTED_ROOT', kind: 'string', default: undefined, help: 'Sigstore TrustedRoot JSON file (default: the public-good root).' },
+  { key: 'trustedRootRefresh', flag: 'trusted-root-refresh', env: 'OPAMP_TRUSTED_ROOT_REFRESH', kind: 'boolean', default: 'true', help: 'Without --trusted-root: refresh the public-good root through TUF in the background (false for air-gapped sites).' },
   { key: 'signerIssuer', flag: 'signer-issuer', env: 'OPAMP_SIGNER_ISSUER', kind: 'string', default: undefined, help: 'OIDC issuer the signing certificate must carry (default: GitHub Actions).' },
   { key: 'signerIdentity', flag: 'signer-identity', env: 'OPAMP_SIGNER_IDENTITY', kind: 'string', default: undefined, help: 'Exact certificate identity (SAN) of the signer.' },
   { key: 'signerIdentityRegexp', flag: 'signer-identity-regexp', env: 'OPAMP_SIGNER_IDENTITY_REGEXP', kind: 'string', default: undefined, help: 'Regular expression (always anchored) for the signer identity (default: the collector release workflow).' },

@@ -62,6 +62,7 @@ class DirectorySource implements PackageSource {
   private watcher: FSWatcher | undefined;
   private readonly listeners = new Set<() => void>();
   private debounceTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: DirectorySourceOptions) {
@@ -88,6 +89,7 @@ class DirectorySource implements PackageSource {
     }
     // Files that vanished are forgotten, so a later file of the same name starts afresh.
     this.previous = current;
+    if (stable.size < current.size) this.recheckLater();
     return this.assemble(stable, current);
   }
 
@@ -130,7 +132,22 @@ class DirectorySource implements PackageSource {
     this.debounceTimer.unref();
   }
 
+  /**
+   * Some files were too young or still changing: ask for another scan once they could have
+   * settled, rather than leaving them to the next periodic rescan.
+   */
+  private recheckLater(): void {
+    if (this.closed || this.recheckTimer !== undefined) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      this.schedule();
+    }, this.stableAfterMs + this.debounceMs);
+    this.recheckTimer.unref();
+  }
+
   private stopWatcher(): void {
+    if (this.recheckTimer !== undefined) clearTimeout(this.recheckTimer);
+    this.recheckTimer = undefined;
     if (this.debounceTimer !== undefined) clearTimeout(this.debounceTimer);
     this.debounceTimer = undefined;
     this.watcher?.close();

@@ -1,0 +1,171 @@
+// Offers: which PackagesAvailable an agent should see. Everything that costs something (the
+// package hashes, the signature bytes, the sorted index) is prepared when the catalog changes;
+// a poll only reads three attributes, looks up its platform and compares two versions.
+import { createHash } from 'node:crypto';
+import semver, { type SemVer } from 'semver';
+import { attributeText } from '../opamp/attributes';
+import type { PackagesAvailable } from '../opamp/codec';
+import type { Offer } from '../opamp/handler';
+import type { OfferProvider } from '../opamp/transport';
+import type { AgentDescriptionRecord, AgentRecord } from '../store/types';
+import type { Catalog, CatalogEntry } from './catalog';
+
+export const DEFAULT_DISTRIBUTION = 'otelcol-contrib';
+const TOP_LEVEL = 0;
+const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' };
+
+export interface AgentPlatform {
+  distribution: string;
+  os: string | undefined;
+  arch: string | undefined;
+  /** service.version without a leading `v`, when it is semver. */
+  version: string | undefined;
+}
+
+/** The agent's distribution (service.name) and platform (os.type, host.arch), per semantic conventions. */
+export function agentPlatform(description: AgentDescriptionRecord | undefined): AgentPlatform {
+  const os = attributeText(description, 'os.type')?.toLowerCase();
+  const arch = attributeText(description, 'host.arch')?.toLowerCase();
+  const version = attributeText(description, 'service.version')?.replace(/^v/, '');
+  return {
+    distribution: attributeText(description, 'service.name') ?? DEFAULT_DISTRIBUTION,
+    os,
+    arch: arch === undefined ? undefined : ARCH_ALIASES[arch] ?? arch,
+    version: version !== undefined && semver.valid(version) ? version : undefined,
+  };
+}
+
+function lengthPrefixed(hash: ReturnType<typeof createHash>, bytes: Uint8Array | string): void {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.byteLength);
+  hash.update(length).update(data);
+}
+
+/**
+ * PackageAvailable.hash: over name, type, version, content hash and signature. Not over the
+ * URL or any header, so one artifact hashes the same on every instance and for every agent.
+ */
+export function packageHash(name: string, version: string, contentHash: Uint8Array, signature: Uint8Array): Buffer {
+  const hash = createHash('sha256');
+  lengthPrefixed(hash, name);
+  lengthPrefixed(hash, String(TOP_LEVEL));
+  lengthPrefixed(hash, version);
+  lengthPrefixed(hash, contentHash);
+  lengthPrefixed(hash, signature);
+  return hash.digest();
+}
+
+/** all_packages_hash: over every offered package's name and hash, in name order. */
+export function allPackagesHash(packages: Array<{ name: string; hash: Uint8Array }>): Buffer {
+  const hash = createHash('sha256');
+  for (const item of [...packages].sort((left, right) => left.name.localeCompare(right.name))) {
+    lengthPrefixed(hash, item.name);
+    lengthPrefixed(hash, item.hash);
+  }
+  return hash.digest();
+}
+
+/** One offerable artifact with its hashes computed once. */
+export class PreparedPackage {
+  readonly entry: CatalogEntry;
+  readonly version: SemVer;
+  readonly wireVersion: string;
+  readonly signature: Buffer;
+  readonly hash: Buffer;
+  readonly allPackagesHash: Buffer;
+  readonly allPackagesHashHex: string;
+  private readonly byBaseUrl = new Map<string, Offer>();
+
+  constructor(entry: CatalogEntry, signatureFormat: 'cosign' | 'bundle') {
+    this.entry = entry;
+    this.version = new semver.SemVer(entry.version);
+    this.wireVersion = `v${entry.version}`;
+    const wire = entry.signature?.wireSignatures;
+    this.signature = (signatureFormat === 'bundle' ? wire?.bundle : wire?.cosign) ?? Buffer.alloc(0);
+    this.hash = packageHash('', this.wireVersion, entry.sha256, this.signature);
+    this.allPackagesHash = allPackagesHash([{ name: '', hash: this.hash }]);
+    this.allPackagesHashHex = this.allPackagesHash.toString('hex');
+  }
+
+  /** The offer with absolute download URLs for one base URL (a handful exist per deployment). */
+  offerAt(baseUrl: string): Offer {
+    let offer = this.byBaseUrl.get(baseUrl);
+    if (offer === undefined) {
+      const packagesAvailable: PackagesAvailable = {
+        packages: {
+          '': {
+            type: TOP_LEVEL,
+            version: this.wireVersion,
+            hash: this.hash,
+            file: {
+              downloadUrl: `${baseUrl}/v1/packages/${this.entry.sha256Hex}/${encodeURIComponent(this.entry.fileName)}`,
+              contentHash: this.entry.sha256,
+              signature: this.signature,
+            },
+          },
+        },
+        allPackagesHash: this.allPackagesHash,
+      };
+      offer = { version: this.wireVersion, allPackagesHash: this.allPackagesHashHex, packagesAvailable };
+      // Bounded: a client-controlled Host header must not grow this without limit.
+      if (this.byBaseUrl.size >= 64) this.byBaseUrl.clear();
+      this.byBaseUrl.set(baseUrl, offer);
+    }
+    return offer;
+  }
+}
+
+export interface OfferBookOptions {
+  /** `none`, `latest` or a version X.Y.Z. */
+  target: string;
+  signatureFormat: 'cosign' | 'bundle';
+}
+
+export class OfferBook implements OfferProvider {
+  private readonly options: OfferBookOptions;
+  /** Offerable packages per `distribution/os/arch`, highest version first. */
+  private index = new Map<string, PreparedPackage[]>();
+
+  constructor(options: OfferBookOptions) {
+    this.options = options;
+  }
+
+  /** Rebuilds the index from the catalog's offerable entries. */
+  rebuild(entries: CatalogEntry[]): void {
+    const index = new Map<string, PreparedPackage[]>();
+    for (const entry of entries) {
+      if (!entry.offerable) continue;
+      const key = `${entry.distribution}/${entry.os}/${entry.arch}`;
+      const list = index.get(key) ?? [];
+      list.push(new PreparedPackage(entry, this.options.signatureFormat));
+      index.set(key, list);
+    }
+    for (const list of index.values()) list.sort((left, right) => semver.rcompare(left.version, right.version));
+    this.index = index;
+  }
+
+  /** Keeps the index in step with a catalog. */
+  follow(catalog: Catalog): void {
+    this.rebuild(catalog.offerable());
+    catalog.onChange(() => this.rebuild(catalog.offerable()));
+  }
+
+  /** The package this agent should be offered, if any; never its own version, never a lower one. */
+  packageFor(record: AgentRecord): PreparedPackage | undefined {
+    const { target } = this.options;
+    if (target === 'none') return undefined;
+    const platform = agentPlatform(record.description);
+    if (platform.os === undefined || platform.arch === undefined) return undefined;
+    const candidates = this.index.get(`${platform.distribution}/${platform.os}/${platform.arch}`);
+    if (candidates === undefined) return undefined;
+    const chosen = target === 'latest' ? candidates[0] : candidates.find((item) => item.version.compare(target) === 0);
+    if (chosen === undefined) return undefined;
+    if (platform.version !== undefined && chosen.version.compare(platform.version) <= 0) return undefined;
+    return chosen;
+  }
+
+  offerFor(record: AgentRecord, baseUrl: string): Offer | undefined {
+    return this.packageFor(record)?.offerAt(baseUrl);
+  }
+}
