@@ -6,6 +6,12 @@ import { buildApp } from './app';
 import { optionsHelp, resolveConfig, serveFlagNames } from './config';
 import { ServerError } from './errors';
 import { decodeToJson, encodeJson, isMessageName } from './cli/json-form';
+import { runSignatureVerify } from './cli/signature';
+
+const printer = {
+  out: (line: string) => process.stdout.write(`${line}\n`),
+  err: (line: string) => process.stderr.write(`${line}\n`),
+};
 
 const USAGE = `Usage: opamp-package-server <command> [options]
 
@@ -15,6 +21,8 @@ Commands:
                                       Read the OpAMP JSON form on stdin, write the binary message.
   decode agent-to-server|server-to-agent
                                       Read a binary message on stdin (gzip allowed), write JSON.
+  signature verify FILE (--bundle B | --certificate PEM --signature SIG) [policy options]
+                                      Verify one file offline, like cosign verify-blob.
   help                                Show this text.
 
 Options of serve (flag, environment variable, key of the --config JSON file).
@@ -27,14 +35,40 @@ function readStdin(): Buffer {
   return readFileSync(0);
 }
 
+/**
+ * Boolean options may stand alone (`--trust-proxy`), take a value (`--trust-proxy false`,
+ * `--trust-proxy=false`) or be negated (`--no-trust-proxy`); parseArgs knows only the first,
+ * so they are rewritten to `--name=value` first.
+ */
+function normalizeBooleanFlags(argv: string[], booleans: string[]): string[] {
+  const result: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const token = argv[index]!;
+    const name = token.startsWith('--') ? token.slice(2) : '';
+    if (booleans.includes(name)) {
+      const next = argv[index + 1];
+      if (next !== undefined && /^(true|false|1|0|yes|no|on|off)$/i.test(next)) {
+        result.push(`--${name}=${next}`);
+        index += 1;
+      } else {
+        result.push(`--${name}=true`);
+      }
+    } else if (name.startsWith('no-') && booleans.includes(name.slice(3))) {
+      result.push(`--${name.slice(3)}=false`);
+    } else {
+      result.push(token);
+    }
+  }
+  return result;
+}
+
 async function serve(argv: string[]): Promise<number> {
   const names = serveFlagNames();
   const parsed = parseArgs({
-    args: argv,
+    args: normalizeBooleanFlags(argv, names.booleans),
     options: {
       config: { type: 'string' },
-      ...Object.fromEntries(names.strings.map((name) => [name, { type: 'string' as const }])),
-      ...Object.fromEntries(names.booleans.map((name) => [name, { type: 'boolean' as const }])),
+      ...Object.fromEntries([...names.strings, ...names.booleans].map((name) => [name, { type: 'string' as const }])),
     },
     allowPositionals: false,
     strict: true,
@@ -95,6 +129,12 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'signature':
+      if (rest[0] !== 'verify') {
+        process.stderr.write('usage: opamp-package-server signature verify FILE (--bundle B | --certificate PEM --signature SIG)\n');
+        return 2;
+      }
+      return runSignatureVerify(rest.slice(1), printer);
     case undefined:
     case 'help':
     case '--help':

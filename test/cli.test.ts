@@ -101,3 +101,11 @@ t.test('SIGTERM flushes batched writes and a restart keeps every agent', async (
     t.equal(Number(answer.message!.flags) & 1, 0, 'the agent is known after the restart, sequence intact');
   }
 });
+
+t.test('the README documents every option of serve', async (t) => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const { OPTIONS } = await import('../src/config');
+  for (const option of OPTIONS) {
+    t.match(readme, `| \`--${option.flag}\` | \`${option.env}\` | \`${option.key}\` |`, `--${option.flag} is in the options table`);
+  }
+});
