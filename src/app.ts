@@ -12,6 +12,11 @@ import type { AgentStore } from './store/types';
 /** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+/** 30 s (the spec's minimum) plus up to 30 s of jitter, so a reconnect storm comes back spread out. */
+export function retryAfterWithJitter(): number {
+  return 30 + Math.floor(Math.random() * 31);
+}
+
 export interface BuiltApp {
   app: FastifyInstance;
   store: AgentStore;
@@ -29,7 +34,10 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   const logger = options.logger ?? pino({ level: config.logLevel });
   // Policy and trusted root are checked before anything opens, so a bad option fails fast.
   const packages = await createPackageServices(config, logger);
-  const store = new SqliteStore({ dataDir: config.dataDir });
+  const store = new SqliteStore({
+    dataDir: config.dataDir,
+    onError: (error) => logger.error({ err: error }, 'batched store write failed; will retry'),
+  });
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
     loggerInstance: logger as FastifyBaseLogger,
@@ -37,8 +45,13 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     logController: new LogController({ disableRequestLogging: true }),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+  });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
   });
   app.addHook('onClose', async () => {
     await packages?.catalog.close();
@@ -53,6 +66,8 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     offlineAfterMs: config.agentOfflineAfter,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
+    isClosing: () => closing,
+    retryAfterSeconds: retryAfterWithJitter,
   });
   if (packages) await registerDownloadRoute(app, { catalog: packages.catalog });
   return { app, store, logger, packages };

@@ -23,6 +23,10 @@ export interface OpampRouteOptions {
   maxMessageBytes: number;
   maxResponseBytes: number;
   offlineAfterMs: number;
+  /** True once the server has begun to stop. */
+  isClosing?: () => boolean;
+  /** Seconds an agent told to come back later should wait. */
+  retryAfterSeconds?: () => number;
   /** Base of download URLs; when absent it is derived from each request. */
   publicUrl: string | undefined;
   trustProxy: boolean;
@@ -81,6 +85,19 @@ function baseUrlOf(request: FastifyRequest, options: OpampRouteOptions): string 
   return `${request.protocol}://${request.host}${prefix}`;
 }
 
+/** A store that fails mid-request makes the server unavailable, not broken: agents retry. */
+async function storeCall<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof ServerError) throw error;
+    throw new ServerError('STORE_FAILURE', `the store failed: ${(error as Error).message}`, {
+      retryAfterSeconds: 30,
+      cause: error,
+    });
+  }
+}
+
 export async function registerOpampRoute(app: FastifyInstance, options: OpampRouteOptions): Promise<void> {
   const { store, maxMessageBytes, maxResponseBytes } = options;
 
@@ -97,9 +114,10 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
         errorResponse: { type: 0, errorMessage: 'the answer is larger than the server is allowed to send' },
       });
     }
-    reply.code(status).header('content-type', PROTOBUF);
+    // Vary on every answer: caches must know the encoding depends on Accept-Encoding.
+    reply.code(status).header('content-type', PROTOBUF).header('vary', 'Accept-Encoding');
     if (acceptsGzip(request.headers['accept-encoding'])) {
-      reply.header('content-encoding', 'gzip').header('vary', 'Accept-Encoding');
+      reply.header('content-encoding', 'gzip');
       return reply.send(zlib.gzipSync(body));
     }
     return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
@@ -127,12 +145,21 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
       done(null, body);
     });
     scope.setErrorHandler((error, request, reply) => sendError(request, reply, fromFastifyError(error)));
-
-    scope.post(OPAMP_PATH, async (request, reply) => {
+    // Checked before the body is read, so a wrong type is a 415 whatever the body's size, and
+    // a stopping server answers in OpAMP's terms so that agents retry later.
+    scope.addHook('onRequest', async (request, reply) => {
+      if (options.isClosing?.()) {
+        return sendError(request, reply, new ServerError('OVERLOADED', 'the server is stopping; retry later', {
+          retryAfterSeconds: options.retryAfterSeconds?.() ?? 30,
+        }));
+      }
       if (!isProtobuf(request.headers['content-type'])) {
         const given = request.headers['content-type'] ?? 'none';
         return sendError(request, reply, new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${PROTOBUF}, got ${given}`));
       }
+    });
+
+    scope.post(OPAMP_PATH, async (request, reply) => {
       let uid: Uint8Array | undefined;
       try {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -144,7 +171,7 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
           throw new ServerError('BAD_PROTOBUF', `the body is not a valid AgentToServer: ${(error as Error).message}`);
         }
         if (message.instanceUid?.byteLength === 16) uid = message.instanceUid;
-        const stored = uid ? await store.getAgent(uidToString(uid)) : undefined;
+        const stored = uid ? await storeCall(() => store.getAgent(uidToString(uid!))) : undefined;
         const baseUrl = baseUrlOf(request, options);
         const offers = options.offers;
         const result = handlePoll(stored, message, {
@@ -153,8 +180,9 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
           generateInstanceUid: newInstanceUid,
           offerFor: offers ? (record) => offers.offerFor(record, baseUrl) : () => undefined,
         });
-        await store.putAgent(result.record, result.durable);
-        if (result.removeInstanceUid) await store.deleteAgent(result.removeInstanceUid);
+        await storeCall(() => store.putAgent(result.record, result.durable));
+        const removed = result.removeInstanceUid;
+        if (removed) await storeCall(() => store.deleteAgent(removed));
         if (result.offerSent) {
           request.log.info(
             { instanceUid: result.record.instanceUid, version: result.record.lastOffer?.version },

@@ -21,6 +21,8 @@ const MIGRATIONS: string[] = [
 export interface SqliteStoreOptions {
   dataDir: string;
   writeBatchMs?: number;
+  /** Called when a batched write fails; the batch is kept and retried. */
+  onError?: (error: unknown) => void;
 }
 
 export class SqliteStore implements AgentStore {
@@ -29,6 +31,7 @@ export class SqliteStore implements AgentStore {
   private readonly timer: NodeJS.Timeout;
   private readonly statements;
   private closed = false;
+  private readonly onError: (error: unknown) => void;
 
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
@@ -59,7 +62,8 @@ export class SqliteStore implements AgentStore {
         'SELECT record FROM agents WHERE instance_uid > ? ORDER BY instance_uid LIMIT ?',
       ),
     };
-    this.timer = setInterval(() => this.writePending(), options.writeBatchMs ?? 1000);
+    this.onError = options.onError ?? (() => undefined);
+    this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
     this.timer.unref();
   }
 
@@ -79,10 +83,22 @@ export class SqliteStore implements AgentStore {
   private writePending(): void {
     if (this.pending.size === 0 || this.closed) return;
     const records = [...this.pending.values()];
-    this.pending.clear();
     this.database.transaction(() => {
       for (const record of records) this.write(record);
     })();
+    // Cleared only once written: a failed batch stays pending and is tried again.
+    for (const record of records) {
+      if (this.pending.get(record.instanceUid) === record) this.pending.delete(record.instanceUid);
+    }
+  }
+
+  /** The timer's batch write: a failure (disk full, locked file) is reported, never thrown. */
+  private writePendingSafely(): void {
+    try {
+      this.writePending();
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   private write(record: AgentRecord): void {

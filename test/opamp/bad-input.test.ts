@@ -146,3 +146,16 @@ t.test('gzip both ways: gzipped requests accepted, answers gzipped only when ask
   const refused = await request('gzip;q=0, identity');
   t.equal(refused.headers['content-encoding'], undefined, 'q=0 means no gzip');
 });
+
+t.test('a store that fails mid-request answers 503 Unavailable with Retry-After', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close().catch(() => undefined));
+  await server.store.close();
+  const answer = await poll(server.url, { instanceUid: uid(103), capabilities: 1 });
+  t.equal(answer.status, 503);
+  t.equal(answer.headers.get('retry-after'), '30');
+  const error = answer.message?.errorResponse;
+  t.equal(error?.type, 2, 'type Unavailable');
+  t.equal(Number(error?.retryInfo?.retryAfterNanoseconds), 30e9, 'retry_info says the same as Retry-After');
+  t.match(error?.errorMessage, /store failed/);
+});
