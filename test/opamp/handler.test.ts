@@ -1,0 +1,90 @@
+// The pure protocol handler, driven directly: when an offer goes out, and what must be written
+// at once rather than batched.
+import t from 'tap';
+import { proto } from '../../src/opamp/codec';
+import { handlePoll, type Offer, type PollContext } from '../../src/opamp/handler';
+import type { AgentRecord } from '../../src/store/types';
+import { uid } from '../helpers/server';
+
+const ACCEPTS_PACKAGES = 0x8 | 0x10 | 0x1;
+
+function offer(version: string, hashHex: string): Offer {
+  return {
+    version,
+    allPackagesHash: hashHex,
+    packagesAvailable: { packages: { '': { version, type: 0 } }, allPackagesHash: Buffer.from(hashHex, 'hex') },
+  };
+}
+
+function context(current: Offer | undefined, nowMs = 1_000_000): PollContext {
+  return { nowMs, offlineAfterMs: 90_000, generateInstanceUid: () => uid(999), offerFor: () => current };
+}
+
+function message(fields: Record<string, unknown>) {
+  return proto.AgentToServer.fromObject({ instanceUid: uid(1), capabilities: ACCEPTS_PACKAGES, ...fields });
+}
+
+t.test('an offer goes out once per change, and again when the agent reports another hash', async (t) => {
+  const first = offer('v1.0.0', 'aa');
+  let result = handlePoll(undefined, message({ sequenceNum: 0 }), context(first));
+  t.ok(result.response.packagesAvailable, 'new agent: offered');
+  t.ok(result.offerSent);
+  t.ok(result.durable, 'the offer sent is written at once');
+  let record: AgentRecord = result.record;
+
+  result = handlePoll(record, message({ sequenceNum: 1 }), context(first));
+  t.notOk(result.response.packagesAvailable, 'same offer, nothing reported: not resent');
+  t.notOk(result.durable, 'a plain poll is batched');
+  record = result.record;
+
+  result = handlePoll(record, message({ sequenceNum: 2, packageStatuses: { serverProvidedAllPackagesHash: Buffer.from('aa', 'hex') } }), context(first));
+  t.notOk(result.response.packagesAvailable, 'agent reports the current hash: not resent');
+  record = result.record;
+
+  result = handlePoll(record, message({ sequenceNum: 3, packageStatuses: { serverProvidedAllPackagesHash: Buffer.from('bb', 'hex') } }), context(first));
+  t.ok(result.response.packagesAvailable, 'agent reports another hash: offered again');
+  record = result.record;
+
+  result = handlePoll(record, message({ sequenceNum: 4, packageStatuses: {} }), context(first));
+  t.ok(result.response.packagesAvailable, 'package statuses without a hash count as different');
+  record = result.record;
+
+  const second = offer('v2.0.0', 'cc');
+  result = handlePoll(record, message({ sequenceNum: 5 }), context(second));
+  t.ok(result.response.packagesAvailable, 'the offer changed: sent');
+  t.equal(result.record.lastOffer?.allPackagesHash, 'cc');
+  record = result.record;
+
+  result = handlePoll(record, message({ sequenceNum: 9 }), context(second));
+  t.equal(Number(result.response.flags), 1, 'gap: full state asked');
+  t.ok(result.response.packagesAvailable, 'and the offer goes with it');
+});
+
+t.test('no offer without AcceptsPackages in the message being answered', async (t) => {
+  const current = offer('v1.0.0', 'aa');
+  const first = handlePoll(undefined, message({ capabilities: 0x1 }), context(current));
+  t.notOk(first.response.packagesAvailable);
+  const bare = handlePoll(first.record, message({ sequenceNum: 1, capabilities: 0 }), context(current));
+  t.notOk(bare.response.packagesAvailable, 'a bare poll (capabilities 0) is not AcceptsPackages');
+  t.equal(bare.record.capabilities, 0x1, 'but the stored capabilities stay');
+});
+
+t.test('changes that must survive a crash are durable', async (t) => {
+  const created = handlePoll(undefined, message({ capabilities: 1 }), context(undefined));
+  t.ok(created.durable, 'a new agent');
+  const withHealth = handlePoll(created.record, message({ sequenceNum: 1, capabilities: 1, health: { healthy: true } }), context(undefined));
+  t.ok(withHealth.durable, 'health');
+  const capabilities = handlePoll(withHealth.record, message({ sequenceNum: 2, capabilities: 3 }), context(undefined));
+  t.ok(capabilities.durable, 'capabilities changed');
+  const disconnect = handlePoll(capabilities.record, message({ sequenceNum: 3, capabilities: 3, agentDisconnect: {} }), context(undefined));
+  t.ok(disconnect.durable, 'disconnect');
+  t.equal(disconnect.record.lastSeenMs, 1_000_000, 'last seen from the clock given');
+});
+
+t.test('an offline agent reappearing elsewhere is not a duplicate', async (t) => {
+  const description = (host: string) => ({ nonIdentifyingAttributes: [{ key: 'host.name', value: { stringValue: host } }] });
+  const first = handlePoll(undefined, message({ agentDescription: description('alpha') }), context(undefined, 0));
+  const later = handlePoll(first.record, message({ sequenceNum: 1, agentDescription: description('beta') }), context(undefined, 200_000));
+  t.notOk(later.response.agentIdentification, 'the uid moved hosts after the first went offline');
+  t.equal(later.record.description?.nonIdentifying['host.name'], 'beta');
+});
