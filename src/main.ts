@@ -7,6 +7,7 @@ import { optionsHelp, resolveConfig, serveFlagNames } from './config';
 import { ServerError } from './errors';
 import { decodeToJson, encodeJson, isMessageName } from './cli/json-form';
 import { runSignatureVerify } from './cli/signature';
+import { runPackagesVerify } from './cli/packages';
 
 const printer = {
   out: (line: string) => process.stdout.write(`${line}\n`),
@@ -23,6 +24,8 @@ Commands:
                                       Read a binary message on stdin (gzip allowed), write JSON.
   signature verify FILE (--bundle B | --certificate PEM --signature SIG) [policy options]
                                       Verify one file offline, like cosign verify-blob.
+  packages verify DIR [policy options]
+                                      Check every release asset in a directory offline, as serve would.
   help                                Show this text.
 
 Options of serve (flag, environment variable, key of the --config JSON file).
@@ -135,6 +138,12 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return runSignatureVerify(rest.slice(1), printer);
+    case 'packages':
+      if (rest[0] !== 'verify') {
+        process.stderr.write('usage: opamp-package-server packages verify DIR [policy options]\n');
+        return 2;
+      }
+      return runPackagesVerify(rest.slice(1), printer);
     case undefined:
     case 'help':
     case '--help':
