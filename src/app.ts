@@ -1,8 +1,16 @@
-// buildApp assembles the server from a resolved configuration: store, package catalog, routes.
-// main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
+// buildApp assembles the server from a resolved configuration: store, package catalog, keys,
+// routes. main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
+import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { registerAdminApi } from './admin';
+import { AdminKeys } from './admin/auth';
+import { serverVersion } from './admin/openapi';
+import { AgentKeys } from './auth/agent-keys';
+import { DOWNLOAD_TOKEN_SECRET, DownloadTokens } from './auth/tokens';
 import type { ServeConfig } from './config';
+import { ServerError } from './errors';
+import { Metrics } from './metrics';
 import { registerOpampRoute, type OfferProvider } from './opamp/transport';
 import { registerDownloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
@@ -22,22 +30,51 @@ export interface BuiltApp {
   store: AgentStore;
   logger: Logger;
   packages: PackageServices | undefined;
+  metrics: Metrics;
+  agentKeys: AgentKeys;
+  /** Every route as registered, with its schema (the OpenAPI tests compare them with the documents). */
+  routes: Array<{ method: string; url: string; schema: unknown }>;
+  /** Forgets agents unseen for --forget-agents-after now (it also runs on a timer). */
+  forgetStaleAgents(): Promise<number>;
 }
 
 export interface BuildOptions {
   /** A logger to use instead of pino on stdout (tests pass a silent or capturing one). */
   logger?: Logger;
   offers?: OfferProvider;
+  /** The clock of polls, tokens and agent states (tests move it). */
+  now?: () => number;
+  /** How often key files are checked for changes (tests shorten it). */
+  keyFileIntervalMs?: number;
+}
+
+/** Between 1 s and 1 h: often enough for a short --forget-agents-after, rare for the default. */
+function sweepIntervalMs(forgetAfterMs: number): number {
+  return Math.min(Math.max(Math.floor(forgetAfterMs / 4), 1000), 3_600_000);
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header.trim())?.[1];
 }
 
 export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
   const logger = options.logger ?? pino({ level: config.logLevel });
+  const now = options.now ?? Date.now;
   // Policy and trusted root are checked before anything opens, so a bad option fails fast.
   const packages = await createPackageServices(config, logger);
-  const store = new SqliteStore({
+  const metrics = new Metrics();
+  const store = metrics.instrumentStore(new SqliteStore({
     dataDir: config.dataDir,
     onError: (error) => logger.error({ err: error }, 'batched store write failed; will retry'),
+  }));
+  const agentKeys = await AgentKeys.open({
+    store, logger, file: config.agentKeysFile, mode: config.agentAuth, fileIntervalMs: options.keyFileIntervalMs,
   });
+  const adminKeys = new AdminKeys(config.adminKeysFile, logger, options.keyFileIntervalMs);
+  const secret = await store.getOrCreateSecret(DOWNLOAD_TOKEN_SECRET, () => randomBytes(32));
+  const tokens = new DownloadTokens({ secret, lifetimeMs: config.downloadTokenLifetime, now });
+  logStartupAuth(logger, config, agentKeys, adminKeys);
+
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
     loggerInstance: logger as FastifyBaseLogger,
@@ -49,11 +86,32 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
+  const routes: BuiltApp['routes'] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
+  });
+  metrics.registerHooks(app);
+  metrics.trackAgents(store, config.agentOfflineAfter, now);
+  if (packages) metrics.watchCatalog(packages.catalog);
+
+  const forgetStaleAgents = async (): Promise<number> => {
+    const forgotten = await store.forgetAgentsUnseenSince(now() - config.forgetAgentsAfter);
+    if (forgotten > 0) logger.info({ forgotten }, `forgot ${forgotten} agent(s) unseen for --forget-agents-after`);
+    return forgotten;
+  };
+  const sweep = setInterval(() => {
+    forgetStaleAgents().catch((error: unknown) => logger.error({ err: error }, 'could not forget stale agents'));
+  }, sweepIntervalMs(config.forgetAgentsAfter));
+  sweep.unref();
+
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
   app.addHook('onClose', async () => {
+    clearInterval(sweep);
+    agentKeys.close();
+    adminKeys.close();
     await packages?.catalog.close();
     await store.close();
   });
@@ -68,7 +126,42 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     trustProxy: config.trustProxy,
     isClosing: () => closing,
     retryAfterSeconds: retryAfterWithJitter,
+    // With --agent-auth none there is no hook at all: the poll path stays as it was.
+    authenticate: config.agentAuth === 'none'
+      ? undefined
+      : (request) => !agentKeys.enabled || agentKeys.identify(request.headers.authorization) !== undefined,
+    downloadHeaders: (instanceUid, sha256Hex) =>
+      agentKeys.enabled ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` } : undefined,
+    observer: metrics.observer,
+    now,
   });
-  if (packages) await registerDownloadRoute(app, { catalog: packages.catalog });
-  return { app, store, logger, packages };
+  if (packages) {
+    await registerDownloadRoute(app, {
+      catalog: packages.catalog,
+      authorize: (request, entry) => {
+        if (!agentKeys.enabled) return;
+        const check = tokens.check(bearerToken(request.headers.authorization), entry.sha256Hex);
+        if (!check.valid) throw new ServerError('UNAUTHORIZED', check.reason);
+      },
+    });
+  }
+  await registerAdminApi(app, {
+    store, agentKeys, adminKeys, packages, metrics, offlineAfterMs: config.agentOfflineAfter, now, version: serverVersion(),
+  });
+  return { app, store, logger, packages, metrics, agentKeys, routes, forgetStaleAgents };
+}
+
+function logStartupAuth(logger: Logger, config: ServeConfig, agentKeys: AgentKeys, adminKeys: AdminKeys): void {
+  if (config.agentAuth === 'none') {
+    logger.warn('--agent-auth none: agents poll and download without any key');
+  } else if (!agentKeys.enabled) {
+    logger.warn('no agent key exists: polls are accepted without a key until one is added (--agent-keys-file or POST /api/v1/agent-keys)');
+  } else {
+    logger.info({ agentKeys: agentKeys.list().length }, 'agent auth on: polls need an agent key, downloads a token');
+  }
+  if (adminKeys.size === 0) {
+    logger.info('no admin key configured (--admin-keys-file): the admin API answers only on loopback');
+  } else {
+    logger.info({ adminKeys: adminKeys.size }, 'admin API needs an admin key');
+  }
 }

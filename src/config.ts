@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { ConfigError } from './errors';
 
-type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url';
+type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -37,6 +37,14 @@ export interface ServeConfig {
   signerRepository: string | undefined;
   allowUnsigned: boolean;
   signatureFormat: 'cosign' | 'bundle';
+  agentKeysFile: string | undefined;
+  adminKeysFile: string | undefined;
+  /** `keys`: on as soon as any agent key exists; `none`: never. */
+  agentAuth: 'keys' | 'none';
+  /** Milliseconds. */
+  downloadTokenLifetime: number;
+  /** Milliseconds. */
+  forgetAgentsAfter: number;
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -63,6 +71,11 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'signerIdentityRegexp', flag: 'signer-identity-regexp', env: 'OPAMP_SIGNER_IDENTITY_REGEXP', kind: 'string', default: undefined, help: 'Regular expression (always anchored) for the signer identity (default: the collector release workflow).' },
   { key: 'signerRepository', flag: 'signer-repository', env: 'OPAMP_SIGNER_REPOSITORY', kind: 'string', default: undefined, help: 'GitHub repository that built the artifact (default: open-telemetry/opentelemetry-collector-releases; empty skips the check).' },
   { key: 'allowUnsigned', flag: 'allow-unsigned', env: 'OPAMP_ALLOW_UNSIGNED', kind: 'boolean', default: 'false', help: 'Development only: offer packages that carry no signature.' },
+  { key: 'agentKeysFile', flag: 'agent-keys-file', env: 'OPAMP_AGENT_KEYS_FILE', kind: 'string', default: undefined, help: 'File of agent keys, one name:key a line; reread when it changes.' },
+  { key: 'adminKeysFile', flag: 'admin-keys-file', env: 'OPAMP_ADMIN_KEYS_FILE', kind: 'string', default: undefined, help: 'File of admin API keys, one name:key a line; reread when it changes. Without any, the admin API answers only on loopback.' },
+  { key: 'agentAuth', flag: 'agent-auth', env: 'OPAMP_AGENT_AUTH', kind: 'agentAuth', default: 'keys', help: 'keys: agents need a key as soon as any agent key exists; none: never ask for one.' },
+  { key: 'downloadTokenLifetime', flag: 'download-token-lifetime', env: 'OPAMP_DOWNLOAD_TOKEN_LIFETIME', kind: 'duration', default: '24h', help: 'How long the download token in an offer stays valid (agent auth on).' },
+  { key: 'forgetAgentsAfter', flag: 'forget-agents-after', env: 'OPAMP_FORGET_AGENTS_AFTER', kind: 'duration', default: '30d', help: 'Agents not heard from for this long are forgotten.' },
   { key: 'signatureFormat', flag: 'signature-format', env: 'OPAMP_SIGNATURE_FORMAT', kind: 'format', default: 'cosign', help: 'Offered signature: cosign ("<b64 cert> <b64 sig>") or bundle (Sigstore bundle JSON).' },
 ];
 
@@ -115,6 +128,8 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       return raw === 'none' || raw === 'latest' || /^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(raw)
         ? raw.replace(/^v/, '')
         : fail('is not none, latest or a version X.Y.Z');
+    case 'agentAuth':
+      return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');
     case 'format':
       return raw === 'cosign' || raw === 'bundle' ? raw : fail('is not cosign or bundle');
     case 'url': {

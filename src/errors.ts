@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'RANGE_NOT_SATISFIABLE'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
   | 'RATE_LIMITED'
   | 'OVERLOADED'
   | 'BAD_REQUEST'
@@ -42,6 +44,8 @@ export const errorTable: Record<ErrorCode, ErrorMapping> = {
   NOT_FOUND: { httpStatus: 404, opampType: OpampErrorType.BadRequest },
   RANGE_NOT_SATISFIABLE: { httpStatus: 416, opampType: OpampErrorType.BadRequest },
   UNAUTHORIZED: { httpStatus: 401, opampType: OpampErrorType.BadRequest },
+  FORBIDDEN: { httpStatus: 403, opampType: OpampErrorType.BadRequest },
+  CONFLICT: { httpStatus: 409, opampType: OpampErrorType.BadRequest },
   RATE_LIMITED: { httpStatus: 429, opampType: OpampErrorType.Unavailable },
   OVERLOADED: { httpStatus: 503, opampType: OpampErrorType.Unavailable },
   CONFIG_INVALID: { httpStatus: 500, opampType: OpampErrorType.Unknown },

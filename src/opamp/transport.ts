@@ -5,7 +5,14 @@ import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServerError, asServerError } from '../errors';
 import type { AgentStore } from '../store/types';
-import { decodeAgentToServer, encodeServerToAgent, uidToString, type ServerToAgentInit } from './codec';
+import { packageStatusChanges } from '../admin/history';
+import {
+  decodeAgentToServer,
+  encodeServerToAgent,
+  uidToString,
+  type PackagesAvailable,
+  type ServerToAgentInit,
+} from './codec';
 import { handlePoll, type Offer } from './handler';
 import type { AgentRecord } from '../store/types';
 import { newInstanceUid } from './uuid';
@@ -30,6 +37,38 @@ export interface OpampRouteOptions {
   /** Base of download URLs; when absent it is derived from each request. */
   publicUrl: string | undefined;
   trustProxy: boolean;
+  /** Checked before the body is read; false refuses the poll with 401. Absent: polls are open. */
+  authenticate?: (request: FastifyRequest) => boolean;
+  /** Extra headers an agent needs to download the file with this SHA-256 (a download token). */
+  downloadHeaders?: (instanceUid: string, sha256Hex: string) => Record<string, string> | undefined;
+  observer?: PollObserver;
+  /** Milliseconds since the epoch; tests move it. */
+  now?: () => number;
+}
+
+/** Told what each poll came to, for the metrics. */
+export interface PollObserver {
+  /** `ok` or the error code. */
+  polled(outcome: string): void;
+  offerSent(): void;
+}
+
+/**
+ * A copy of a shared, pre-built PackagesAvailable with per-agent headers on each file. Headers
+ * are not part of any package hash, so the copy hashes the same as the original.
+ */
+function withDownloadHeaders(
+  available: PackagesAvailable,
+  headersFor: (sha256Hex: string) => Record<string, string> | undefined,
+): PackagesAvailable {
+  const packages = Object.entries(available.packages ?? {}).map(([name, item]) => {
+    const file = item.file;
+    const extra = file?.contentHash ? headersFor(Buffer.from(file.contentHash).toString('hex')) : undefined;
+    if (!file || !extra) return [name, item] as const;
+    const headers = Object.entries(extra).map(([key, value]) => ({ key, value }));
+    return [name, { ...item, file: { ...file, headers: { headers } } }] as const;
+  });
+  return { ...available, packages: Object.fromEntries(packages) };
 }
 
 function isProtobuf(contentType: string | undefined): boolean {
@@ -124,6 +163,7 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
   }
 
   function sendError(request: FastifyRequest, reply: FastifyReply, error: ServerError, uid?: Uint8Array): FastifyReply {
+    options.observer?.polled(error.code);
     const level = error.httpStatus >= 500 ? 'error' : 'info';
     request.log[level]({ code: error.code, instanceUid: uid ? uidToString(uid) : undefined }, error.message);
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
@@ -153,6 +193,13 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
           retryAfterSeconds: options.retryAfterSeconds?.() ?? 30,
         }));
       }
+      if (options.authenticate && !options.authenticate(request)) {
+        reply.header('www-authenticate', 'ApiKey, Bearer');
+        return sendError(request, reply, new ServerError(
+          'UNAUTHORIZED',
+          'a valid agent key is required: send Authorization: ApiKey <key> or Bearer <key>',
+        ));
+      }
       if (!isProtobuf(request.headers['content-type'])) {
         const given = request.headers['content-type'] ?? 'none';
         return sendError(request, reply, new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${PROTOBUF}, got ${given}`));
@@ -174,8 +221,9 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
         const stored = uid ? await storeCall(() => store.getAgent(uidToString(uid!))) : undefined;
         const baseUrl = baseUrlOf(request, options);
         const offers = options.offers;
+        const nowMs = options.now?.() ?? Date.now();
         const result = handlePoll(stored, message, {
-          nowMs: Date.now(),
+          nowMs,
           offlineAfterMs: options.offlineAfterMs,
           generateInstanceUid: newInstanceUid,
           offerFor: offers ? (record) => offers.offerFor(record, baseUrl) : () => undefined,
@@ -183,12 +231,25 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
         await storeCall(() => store.putAgent(result.record, result.durable));
         const removed = result.removeInstanceUid;
         if (removed) await storeCall(() => store.deleteAgent(removed));
+        // A new uid without a removed one means the stored record belongs to another process.
+        const previous = result.response.agentIdentification && !removed ? undefined : stored;
+        const record = result.record;
+        const changes = packageStatusChanges(record.instanceUid, previous?.packageStatuses, record.packageStatuses, nowMs);
+        if (changes.length > 0) await storeCall(() => store.addPackageStatusChanges(changes));
+        const available = result.response.packagesAvailable;
+        const headersFor = options.downloadHeaders;
+        if (available && headersFor) {
+          // result.response is this poll's own object; the offer inside it is shared and stays untouched.
+          result.response.packagesAvailable = withDownloadHeaders(available, (sha256Hex) => headersFor(record.instanceUid, sha256Hex));
+        }
         if (result.offerSent) {
+          options.observer?.offerSent();
           request.log.info(
             { instanceUid: result.record.instanceUid, version: result.record.lastOffer?.version },
             'package offer sent',
           );
         }
+        options.observer?.polled('ok');
         return send(request, reply, 200, result.response);
       } catch (error) {
         return sendError(request, reply, asServerError(error), uid);

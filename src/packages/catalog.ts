@@ -183,12 +183,12 @@ function logEntry(logger: Logger, entry: CatalogEntry): void {
     method: entry.signature?.method,
     weakerCheck: entry.signature?.weakerCheck,
   };
-  if (entry.offerable) {
-    const note = entry.signature?.method === 'unsigned'
-      ? ' (UNSIGNED: --allow-unsigned is on)'
-      : entry.signature?.weakerCheck
-        ? ' (cosign certificate+signature: weaker check, no transparency-log time)'
-        : '';
+  if (entry.offerable && entry.signature?.method === 'unsigned') {
+    logger.warn(details, 'package offerable UNSIGNED, without any signature: --allow-unsigned is on (development only)');
+  } else if (entry.offerable) {
+    const note = entry.signature?.weakerCheck
+      ? ' (cosign certificate+signature: weaker check, no transparency-log time)'
+      : '';
     logger.info(details, `package verified and offerable${note}`);
   } else {
     logger.warn({ ...details, reason: entry.reason }, `package rejected: ${entry.reason}`);

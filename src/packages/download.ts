@@ -3,6 +3,7 @@
 // reaches the filesystem.
 import fs from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { asServerError } from '../errors';
 import type { Catalog, CatalogEntry } from './catalog';
 
 export const DOWNLOAD_PREFIX = '/v1/packages';
@@ -46,6 +47,13 @@ export async function registerDownloadRoute(app: FastifyInstance, options: Downl
   app.route<{ Params: { sha256: string; filename: string } }>({
     method: ['GET', 'HEAD'],
     url: `${DOWNLOAD_PREFIX}/:sha256/:filename`,
+    // A refusal from `authorize` (or any failure) answers with the status the error table gives.
+    errorHandler: (error, request, reply) => {
+      const failure = asServerError(error);
+      if (failure.httpStatus >= 500) request.log.error({ err: error }, 'download failed');
+      if (failure.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
+      return reply.code(failure.httpStatus).send({ error: failure.message, code: failure.code });
+    },
     handler: async (request, reply) => {
       const { sha256, filename } = request.params;
       const entry = /^[0-9a-f]{64}$/.test(sha256) ? catalog.find(sha256, filename) : undefined;

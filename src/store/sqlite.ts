@@ -5,9 +5,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors';
-import type { AgentRecord, AgentStore } from './types';
+import type {
+  AgentCount,
+  AgentFilter,
+  AgentQuery,
+  AgentRecord,
+  AgentState,
+  AgentStore,
+  PackageStatusChange,
+  StoredAgentKey,
+} from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+/** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
+const HISTORY_PER_AGENT = 100;
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE agents (
@@ -16,7 +27,68 @@ const MIGRATIONS: string[] = [
      record TEXT NOT NULL
    );
    CREATE INDEX agents_last_seen ON agents (last_seen_ms);`,
+  `CREATE TABLE package_status_history (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     instance_uid TEXT NOT NULL,
+     at_ms INTEGER NOT NULL,
+     change TEXT NOT NULL
+   );
+   CREATE INDEX package_status_history_agent ON package_status_history (instance_uid, id);
+   CREATE TABLE server_secrets (
+     name TEXT PRIMARY KEY,
+     value BLOB NOT NULL,
+     created_ms INTEGER NOT NULL
+   );
+   CREATE TABLE agent_keys (
+     name TEXT PRIMARY KEY,
+     key_sha256 TEXT NOT NULL UNIQUE,
+     created_ms INTEGER NOT NULL
+   );`,
 ];
+
+/** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
+function attributeSql(key: string, params: unknown[]): string {
+  // A double quote would end the quoted JSON path step; such keys cannot be filtered on.
+  if (key.includes('"')) throw new ServerError('BAD_REQUEST', 'attribute: a key may not contain a double quote');
+  params.push(`$.description.identifying."${key}"`, `$.description.nonIdentifying."${key}"`);
+  return 'coalesce(json_extract(record, ?), json_extract(record, ?))';
+}
+
+function stateSql(state: AgentState, onlineSinceMs: number, params: unknown[]): string {
+  if (state === 'disconnected') return "json_extract(record, '$.disconnected') = 1";
+  params.push(onlineSinceMs);
+  return state === 'online'
+    ? "json_extract(record, '$.disconnected') = 0 AND last_seen_ms > ?"
+    : "json_extract(record, '$.disconnected') = 0 AND last_seen_ms <= ?";
+}
+
+/** The WHERE clause of a listing; parameters are pushed in the order the text uses them. */
+function filterSql(filter: AgentFilter, onlineSinceMs: number, params: unknown[]): string[] {
+  const clauses: string[] = [];
+  if (filter.state) clauses.push(stateSql(filter.state, onlineSinceMs, params));
+  if (filter.version !== undefined) {
+    const bare = filter.version.replace(/^v/, '');
+    clauses.push(`${attributeSql('service.version', params)} IN (?, ?)`);
+    params.push(bare, `v${bare}`);
+  }
+  if (filter.distribution !== undefined) {
+    clauses.push(`coalesce(${attributeSql('service.name', params)}, 'otelcol-contrib') = ?`);
+    params.push(filter.distribution);
+  }
+  if (filter.os !== undefined) {
+    clauses.push(`lower(${attributeSql('os.type', params)}) = ?`);
+    params.push(filter.os.toLowerCase());
+  }
+  if (filter.arch !== undefined && filter.arch.length > 0) {
+    clauses.push(`lower(${attributeSql('host.arch', params)}) IN (${filter.arch.map(() => '?').join(', ')})`);
+    params.push(...filter.arch.map((arch) => arch.toLowerCase()));
+  }
+  if (filter.attribute !== undefined) {
+    clauses.push(`CAST(${attributeSql(filter.attribute.key, params)} AS TEXT) = ?`);
+    params.push(filter.attribute.value);
+  }
+  return clauses;
+}
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -30,6 +102,7 @@ export class SqliteStore implements AgentStore {
   private readonly pending = new Map<string, AgentRecord>();
   private readonly timer: NodeJS.Timeout;
   private readonly statements;
+  private readonly queries = new Map<string, Database.Statement<unknown[], { record: string }>>();
   private closed = false;
   private readonly onError: (error: unknown) => void;
 
@@ -61,6 +134,40 @@ export class SqliteStore implements AgentStore {
       listAfter: this.database.prepare<[string, number], { record: string }>(
         'SELECT record FROM agents WHERE instance_uid > ? ORDER BY instance_uid LIMIT ?',
       ),
+      countByStateAndVersion: this.database.prepare<[number], { state: AgentState; version: string; count: number }>(
+        `SELECT CASE WHEN json_extract(record, '$.disconnected') = 1 THEN 'disconnected'
+                     WHEN last_seen_ms > ? THEN 'online' ELSE 'offline' END AS state,
+                CAST(coalesce(json_extract(record, '$.description.identifying."service.version"'),
+                              json_extract(record, '$.description.nonIdentifying."service.version"'), '') AS TEXT) AS version,
+                COUNT(*) AS count
+           FROM agents GROUP BY state, version`,
+      ),
+      forgetHistory: this.database.prepare<[number]>(
+        'DELETE FROM package_status_history WHERE instance_uid IN (SELECT instance_uid FROM agents WHERE last_seen_ms < ?)',
+      ),
+      forget: this.database.prepare<[number]>('DELETE FROM agents WHERE last_seen_ms < ?'),
+      deleteHistory: this.database.prepare<[string]>('DELETE FROM package_status_history WHERE instance_uid = ?'),
+      addHistory: this.database.prepare<[string, number, string]>(
+        'INSERT INTO package_status_history (instance_uid, at_ms, change) VALUES (?, ?, ?)',
+      ),
+      trimHistory: this.database.prepare<[string, string, number]>(
+        `DELETE FROM package_status_history WHERE instance_uid = ? AND id <= (
+           SELECT id FROM package_status_history WHERE instance_uid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+      ),
+      listHistory: this.database.prepare<[string, number], { change: string }>(
+        'SELECT change FROM package_status_history WHERE instance_uid = ? ORDER BY id DESC LIMIT ?',
+      ),
+      createSecret: this.database.prepare<[string, Buffer, number]>(
+        'INSERT OR IGNORE INTO server_secrets (name, value, created_ms) VALUES (?, ?, ?)',
+      ),
+      getSecret: this.database.prepare<[string], { value: Buffer }>('SELECT value FROM server_secrets WHERE name = ?'),
+      listKeys: this.database.prepare<[], { name: string; key_sha256: string; created_ms: number }>(
+        'SELECT name, key_sha256, created_ms FROM agent_keys ORDER BY name',
+      ),
+      addKey: this.database.prepare<[string, string, number]>(
+        'INSERT OR IGNORE INTO agent_keys (name, key_sha256, created_ms) VALUES (?, ?, ?)',
+      ),
+      deleteKey: this.database.prepare<[string]>('DELETE FROM agent_keys WHERE name = ?'),
     };
     this.onError = options.onError ?? (() => undefined);
     this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
@@ -123,7 +230,10 @@ export class SqliteStore implements AgentStore {
 
   async deleteAgent(instanceUid: string): Promise<boolean> {
     const waiting = this.pending.delete(instanceUid);
-    return this.statements.delete.run(instanceUid).changes > 0 || waiting;
+    return this.database.transaction(() => {
+      this.statements.deleteHistory.run(instanceUid);
+      return this.statements.delete.run(instanceUid).changes > 0 || waiting;
+    })();
   }
 
   async countAgents(): Promise<number> {
@@ -138,6 +248,77 @@ export class SqliteStore implements AgentStore {
         ? this.statements.listFirst.all(options.limit)
         : this.statements.listAfter.all(options.afterInstanceUid, options.limit);
     return rows.map((row) => JSON.parse(row.record) as AgentRecord);
+  }
+
+  async queryAgents(query: AgentQuery): Promise<AgentRecord[]> {
+    this.writePending();
+    const params: unknown[] = [];
+    const clauses = filterSql(query.filter ?? {}, query.nowMs - query.offlineAfterMs, params);
+    if (query.afterInstanceUid !== undefined) {
+      clauses.push('instance_uid > ?');
+      params.push(query.afterInstanceUid);
+    }
+    const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+    params.push(query.limit);
+    const sql = `SELECT record FROM agents ${where} ORDER BY instance_uid LIMIT ?`;
+    let statement = this.queries.get(sql);
+    if (statement === undefined) {
+      statement = this.database.prepare<unknown[], { record: string }>(sql);
+      // The filters combine in a bounded number of ways, so the cache stays small.
+      this.queries.set(sql, statement);
+    }
+    return statement.all(...params).map((row) => JSON.parse(row.record) as AgentRecord);
+  }
+
+  async countAgentsByStateAndVersion(nowMs: number, offlineAfterMs: number): Promise<AgentCount[]> {
+    this.writePending();
+    return this.statements.countByStateAndVersion.all(nowMs - offlineAfterMs);
+  }
+
+  async forgetAgentsUnseenSince(cutoffMs: number): Promise<number> {
+    // Batched records carry the freshest last-seen time: write them first so none is lost.
+    this.writePending();
+    return this.database.transaction(() => {
+      this.statements.forgetHistory.run(cutoffMs);
+      return this.statements.forget.run(cutoffMs).changes;
+    })();
+  }
+
+  async addPackageStatusChanges(changes: PackageStatusChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    this.database.transaction(() => {
+      for (const change of changes) this.statements.addHistory.run(change.instanceUid, change.atMs, JSON.stringify(change));
+      for (const uid of new Set(changes.map((change) => change.instanceUid))) {
+        this.statements.trimHistory.run(uid, uid, HISTORY_PER_AGENT);
+      }
+    })();
+  }
+
+  async listPackageStatusChanges(instanceUid: string, limit: number): Promise<PackageStatusChange[]> {
+    return this.statements.listHistory.all(instanceUid, limit).map((row) => JSON.parse(row.change) as PackageStatusChange);
+  }
+
+  async getOrCreateSecret(name: string, create: () => Buffer): Promise<Buffer> {
+    const existing = this.statements.getSecret.get(name);
+    if (existing) return existing.value;
+    this.statements.createSecret.run(name, create(), Date.now());
+    return this.statements.getSecret.get(name)!.value;
+  }
+
+  async listAgentKeys(): Promise<StoredAgentKey[]> {
+    return this.statements.listKeys.all().map((row) => ({
+      name: row.name,
+      keySha256: row.key_sha256,
+      createdAtMs: row.created_ms,
+    }));
+  }
+
+  async addAgentKey(key: StoredAgentKey): Promise<boolean> {
+    return this.statements.addKey.run(key.name, key.keySha256, key.createdAtMs).changes > 0;
+  }
+
+  async deleteAgentKey(name: string): Promise<boolean> {
+    return this.statements.deleteKey.run(name).changes > 0;
   }
 
   async flush(): Promise<void> {

@@ -68,6 +68,62 @@ export interface AgentRecord {
   disconnected: boolean;
 }
 
+/** One change of a package's status or version on one agent, as the history shows it. */
+export interface PackageStatusChange {
+  instanceUid: string;
+  atMs: number;
+  /** Package name; the top-level collector package has the empty name. */
+  packageName: string;
+  /** PackageStatusEnum numbers; undefined when the package was not reported before (or after). */
+  fromStatus: number | undefined;
+  toStatus: number | undefined;
+  fromVersion: string;
+  toVersion: string;
+  errorMessage: string;
+}
+
+export type AgentState = 'online' | 'offline' | 'disconnected';
+
+/** Filters of an agent listing; every one given must match. */
+export interface AgentFilter {
+  state?: AgentState;
+  /** service.version, with or without a leading `v`. */
+  version?: string;
+  /** service.name; agents without one count as otelcol-contrib. */
+  distribution?: string;
+  /** os.type, case-insensitive. */
+  os?: string;
+  /** host.arch, any of these spellings, case-insensitive. */
+  arch?: string[];
+  /** An attribute (identifying or not) whose value as text equals `value`. */
+  attribute?: { key: string; value: string };
+}
+
+export interface AgentQuery {
+  limit: number;
+  /** Only agents whose uid sorts after this one. */
+  afterInstanceUid?: string;
+  filter?: AgentFilter;
+  /** What online means: heard from after nowMs - offlineAfterMs and not disconnected. */
+  nowMs: number;
+  offlineAfterMs: number;
+}
+
+/** How many agents are in one state and run one service.version ('' when unknown). */
+export interface AgentCount {
+  state: AgentState;
+  version: string;
+  count: number;
+}
+
+/** An agent key created through the admin API. Only its SHA-256 is kept. */
+export interface StoredAgentKey {
+  name: string;
+  /** Hex SHA-256 of the key. */
+  keySha256: string;
+  createdAtMs: number;
+}
+
 export interface AgentStore {
   getAgent(instanceUid: string): Promise<AgentRecord | undefined>;
   /**
@@ -78,6 +134,24 @@ export interface AgentStore {
   deleteAgent(instanceUid: string): Promise<boolean>;
   countAgents(): Promise<number>;
   listAgents(options: { limit: number; afterInstanceUid?: string }): Promise<AgentRecord[]>;
+  /** A page of agents in uid order, filtered. */
+  queryAgents(query: AgentQuery): Promise<AgentRecord[]>;
+  /** Counts for the metrics: agents by state and by version. */
+  countAgentsByStateAndVersion(nowMs: number, offlineAfterMs: number): Promise<AgentCount[]>;
+  /** Deletes agents (and their history) not heard from since `cutoffMs`; returns how many. */
+  forgetAgentsUnseenSince(cutoffMs: number): Promise<number>;
+  addPackageStatusChanges(changes: PackageStatusChange[]): Promise<void>;
+  /** The latest changes of one agent, newest first. */
+  listPackageStatusChanges(instanceUid: string, limit: number): Promise<PackageStatusChange[]>;
+  /**
+   * The named secret, created with `create()` if absent. Two instances racing to create it end
+   * up with the same value: the first write wins and both read it back.
+   */
+  getOrCreateSecret(name: string, create: () => Buffer): Promise<Buffer>;
+  listAgentKeys(): Promise<StoredAgentKey[]>;
+  /** False when the name or the key is already taken. */
+  addAgentKey(key: StoredAgentKey): Promise<boolean>;
+  deleteAgentKey(name: string): Promise<boolean>;
   /** Writes every batched change now. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -1,0 +1,125 @@
+// The admin API under /api/v1, plus /api/status and /metrics. Every route takes its schemas
+// from openapi/admin.yaml; every call is logged with the name of the key that made it.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import { ServerError, asServerError, type ErrorCode } from '../errors';
+import type { AgentKeys } from '../auth/agent-keys';
+import type { Metrics } from '../metrics';
+import type { PackageServices } from '../packages/setup';
+import type { AgentStore } from '../store/types';
+import { authorizeAdmin, type AdminKeys } from './auth';
+import { fastifyPath, loadAdminDocument, type AdminDocument } from './openapi';
+import { fleetRoutes } from './routes';
+
+export interface AdminOptions {
+  store: AgentStore;
+  agentKeys: AgentKeys;
+  adminKeys: AdminKeys;
+  packages: PackageServices | undefined;
+  metrics: Metrics;
+  offlineAfterMs: number;
+  now: () => number;
+  version: string;
+  document?: AdminDocument;
+}
+
+/** A route of the admin API: the document's method and path, and what answers it. */
+export interface AdminRoute {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  handler: RouteHandlerMethod;
+}
+
+/** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
+function adminFailure(error: FastifyError | ServerError | Error): ServerError {
+  if (error instanceof ServerError) return error;
+  const fastifyError = error as FastifyError;
+  const byStatus: Record<number, ErrorCode> = { 400: 'BAD_REQUEST', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+  const code = fastifyError.validation ? 'BAD_REQUEST' : byStatus[fastifyError.statusCode ?? 0];
+  return code ? new ServerError(code, error.message) : asServerError(error);
+}
+
+function sendFailure(error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const failure = adminFailure(error);
+  if (failure.httpStatus >= 500) request.log.error({ err: error }, 'admin request failed');
+  if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
+  return reply.code(failure.httpStatus).send({ code: failure.code, error: failure.message });
+}
+
+/** What /api/status reports; 503 when the store does not answer. */
+async function status(options: AdminOptions) {
+  let agents: number | null = null;
+  let storeError: string | null = null;
+  try {
+    agents = await options.store.countAgents();
+  } catch (error) {
+    storeError = (error as Error).message;
+  }
+  const entries = options.packages?.catalog.list() ?? [];
+  const offerable = entries.filter((entry) => entry.offerable).length;
+  return {
+    name: 'opamp-package-server',
+    version: { number: options.version },
+    status: storeError === null ? 'HEALTHY' : 'DEGRADED',
+    store: { status: storeError === null ? 'ok' : 'failing', agents, error: storeError },
+    catalog: { configured: options.packages !== undefined, packages: entries.length, offerable, rejected: entries.length - offerable },
+    trustedRoot: options.packages ? { source: options.packages.trust.current.source } : null,
+    agentAuth: options.agentKeys.enabled ? 'on' : 'off',
+    adminAuth: options.adminKeys.size > 0 ? 'keys' : 'loopback',
+  };
+}
+
+export async function registerAdminApi(app: FastifyInstance, options: AdminOptions): Promise<AdminDocument> {
+  const document = options.document ?? loadAdminDocument();
+  const json = JSON.stringify(document.raw);
+  const route = (scope: FastifyInstance, definition: AdminRoute): void => {
+    scope.route({
+      method: definition.method,
+      url: fastifyPath(definition.path),
+      schema: document.routeSchema(definition.method, definition.path),
+      // Only what the document lists: no implicit HEAD twin of each GET.
+      exposeHeadRoute: false,
+      handler: definition.handler,
+    });
+  };
+
+  // Open to anyone: health for load balancers, and the description of the API.
+  await app.register(async (scope) => {
+    scope.setErrorHandler(sendFailure);
+    route(scope, {
+      method: 'GET',
+      path: '/api/status',
+      handler: async (_request, reply) => {
+        const body = await status(options);
+        return reply.code(body.status === 'HEALTHY' ? 200 : 503).send(body);
+      },
+    });
+    route(scope, {
+      method: 'GET',
+      path: '/api/v1/openapi.json',
+      handler: async (_request, reply) => reply.type('application/json').send(json),
+    });
+  });
+
+  await app.register(async (scope) => {
+    const callers = new WeakMap<FastifyRequest, string>();
+    scope.setErrorHandler(sendFailure);
+    scope.addHook('onRequest', async (request, reply) => {
+      callers.set(request, authorizeAdmin(options.adminKeys, request, reply));
+    });
+    scope.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        { adminKey: callers.get(request) ?? null, method: request.method, url: request.url, statusCode: reply.statusCode },
+        'admin call',
+      );
+    });
+    route(scope, {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text()),
+    });
+    for (const definition of fleetRoutes({ ...options, callerOf: (request) => callers.get(request) ?? 'unknown' })) {
+      route(scope, definition);
+    }
+  });
+  return document;
+}

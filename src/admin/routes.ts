@@ -1,0 +1,150 @@
+// The fleet side of the admin API: agents, packages and agent keys.
+import type { FastifyRequest } from 'fastify';
+import { ServerError } from '../errors';
+import { uidFromString, uidToString } from '../opamp/codec';
+import type { AgentFilter, AgentState } from '../store/types';
+import type { AdminOptions, AdminRoute } from './index';
+import { agentDetail, agentSummary, packageView } from './views';
+
+const HISTORY_SHOWN = 50;
+/** Spellings of one architecture that agents report (os conventions vs Go's names). */
+const ARCH_SPELLINGS: string[][] = [['amd64', 'x86_64'], ['arm64', 'aarch64']];
+
+interface AgentListQuery {
+  status?: AgentState;
+  version?: string;
+  distribution?: string;
+  os?: string;
+  arch?: string;
+  attribute?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** The cursor is opaque to clients: base64url JSON holding the last uid of the previous page. */
+export function encodeCursor(afterInstanceUid: string): string {
+  return Buffer.from(JSON.stringify({ after: afterInstanceUid })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const after = (parsed as { after?: unknown }).after;
+    if (typeof after === 'string' && uidFromString(after) !== undefined) return after;
+  } catch {
+    // Reported below like any other cursor this API did not make.
+  }
+  throw new ServerError('BAD_REQUEST', 'querystring/cursor is not a cursor returned by this API');
+}
+
+function filterOf(query: AgentListQuery): AgentFilter {
+  const filter: AgentFilter = {};
+  if (query.status) filter.state = query.status;
+  if (query.version !== undefined) filter.version = query.version;
+  if (query.distribution !== undefined) filter.distribution = query.distribution;
+  if (query.os !== undefined) filter.os = query.os;
+  if (query.arch !== undefined) {
+    const arch = query.arch.toLowerCase();
+    filter.arch = ARCH_SPELLINGS.find((spellings) => spellings.includes(arch)) ?? [arch];
+  }
+  if (query.attribute !== undefined) {
+    const equals = query.attribute.indexOf('=');
+    filter.attribute = { key: query.attribute.slice(0, equals), value: query.attribute.slice(equals + 1) };
+  }
+  return filter;
+}
+
+/** Canonical lowercase text of a uid from a URL (the schema already checked its form). */
+function canonicalUid(text: string): string {
+  const bytes = uidFromString(text);
+  if (bytes === undefined) throw new ServerError('BAD_REQUEST', 'params/instance_uid is not a UUID');
+  return uidToString(bytes);
+}
+
+export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyRequest): string }): AdminRoute[] {
+  const { store, offlineAfterMs, now } = options;
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/agents',
+      handler: async (request) => {
+        const query = request.query as AgentListQuery;
+        const agents = await store.queryAgents({
+          // One more than asked tells whether another page follows.
+          limit: query.limit + 1,
+          afterInstanceUid: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+          filter: filterOf(query),
+          nowMs: now(),
+          offlineAfterMs,
+        });
+        const page = agents.slice(0, query.limit);
+        const nowMs = now();
+        return {
+          agents: page.map((record) => agentSummary(record, nowMs, offlineAfterMs)),
+          nextCursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/agents/{instance_uid}',
+      handler: async (request) => {
+        const uid = canonicalUid((request.params as { instance_uid: string }).instance_uid);
+        const record = await store.getAgent(uid);
+        if (!record) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
+        const history = await store.listPackageStatusChanges(uid, HISTORY_SHOWN);
+        return agentDetail(record, history, now(), offlineAfterMs);
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/agents/{instance_uid}',
+      handler: async (request) => {
+        const uid = canonicalUid((request.params as { instance_uid: string }).instance_uid);
+        if (!(await store.deleteAgent(uid))) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
+        request.log.info({ adminKey: options.callerOf(request), instanceUid: uid }, 'agent forgotten');
+        return { deleted: uid };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/packages',
+      handler: async () => ({
+        configured: options.packages !== undefined,
+        packages: (options.packages?.catalog.list() ?? []).map(packageView),
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/agent-keys',
+      handler: async () => ({
+        keys: options.agentKeys.list().map((key) => ({
+          name: key.name,
+          source: key.source,
+          createdAt: key.createdAtMs === undefined ? null : new Date(key.createdAtMs).toISOString(),
+        })),
+        enforced: options.agentKeys.enabled,
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/agent-keys',
+      handler: async (request, reply) => {
+        const body = request.body as { name: string; key?: string };
+        const created = await options.agentKeys.create(body.name, body.key, now());
+        request.log.info({ adminKey: options.callerOf(request), agentKey: created.name }, 'agent key created');
+        return reply.code(201).send({ name: created.name, key: created.key, createdAt: new Date(created.createdAtMs).toISOString() });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/agent-keys/{name}',
+      handler: async (request) => {
+        const { name } = request.params as { name: string };
+        await options.agentKeys.remove(name);
+        request.log.info({ adminKey: options.callerOf(request), agentKey: name }, 'agent key revoked');
+        return { deleted: name };
+      },
+    },
+  ];
+}

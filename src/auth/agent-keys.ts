@@ -1,0 +1,108 @@
+// Which agents may poll: keys from --agent-keys-file and keys created through the admin API
+// (kept in the store as SHA-256 only). The poll path only reads the in-memory rings; the store's
+// keys are reloaded on a timer so that keys made on another instance take effect here too.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ServerError } from '../errors';
+import type { AgentStore } from '../store/types';
+import { KeyRing, WatchedKeyFile, keyDigest, presentedKey } from './keys';
+
+export interface AgentKeysOptions {
+  store: AgentStore;
+  logger: Logger;
+  file: string | undefined;
+  mode: 'keys' | 'none';
+  fileIntervalMs?: number;
+  /** How often keys made on other instances are picked up. */
+  storeRefreshMs?: number;
+}
+
+export interface AgentKeyInfo {
+  name: string;
+  source: 'file' | 'api';
+  createdAtMs: number | undefined;
+}
+
+export class AgentKeys {
+  private readonly options: AgentKeysOptions;
+  private fileRing = new KeyRing();
+  private storeRing = new KeyRing();
+  private storeCreated = new Map<string, number>();
+  private watched: WatchedKeyFile | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(options: AgentKeysOptions) {
+    this.options = options;
+  }
+
+  static async open(options: AgentKeysOptions): Promise<AgentKeys> {
+    const keys = new AgentKeys(options);
+    if (options.file !== undefined) {
+      keys.watched = new WatchedKeyFile({
+        file: options.file,
+        logger: options.logger,
+        intervalMs: options.fileIntervalMs,
+        onChange: (ring) => {
+          keys.fileRing = ring;
+        },
+      });
+    }
+    await keys.reload();
+    keys.timer = setInterval(() => {
+      keys.reload().catch((error: unknown) => options.logger.error({ err: error }, 'could not reload agent keys from the store'));
+    }, options.storeRefreshMs ?? 10_000);
+    keys.timer.unref();
+    return keys;
+  }
+
+  /** Reads the API-made keys from the store. */
+  async reload(): Promise<void> {
+    const stored = await this.options.store.listAgentKeys();
+    this.storeRing = new KeyRing(stored.map((key) => ({ name: key.name, digest: Buffer.from(key.keySha256, 'hex') })));
+    this.storeCreated = new Map(stored.map((key) => [key.name, key.createdAtMs]));
+  }
+
+  /** True when polls must carry a key: some key exists and --agent-auth is not none. */
+  get enabled(): boolean {
+    return this.options.mode !== 'none' && this.fileRing.size + this.storeRing.size > 0;
+  }
+
+  /** The key's name for an Authorization header, or undefined. */
+  identify(authorization: string | undefined): string | undefined {
+    const key = presentedKey(authorization);
+    return this.fileRing.identify(key) ?? this.storeRing.identify(key);
+  }
+
+  list(): AgentKeyInfo[] {
+    const fromFile = this.fileRing.names().map((name) => ({ name, source: 'file' as const, createdAtMs: undefined }));
+    const fromApi = [...this.storeCreated].map(([name, createdAtMs]) => ({ name, source: 'api' as const, createdAtMs }));
+    return [...fromFile, ...fromApi].sort((left, right) => left.name.localeCompare(right.name));
+  }
+
+  /** Creates a key through the API; the key itself is returned once and never stored. */
+  async create(name: string, given: string | undefined, nowMs: number): Promise<{ name: string; key: string; createdAtMs: number }> {
+    if (this.fileRing.has(name)) throw new ServerError('CONFLICT', `an agent key named ${name} exists in the keys file`);
+    const key = given ?? randomBytes(32).toString('base64url');
+    if (this.identify(`ApiKey ${key}`) !== undefined) throw new ServerError('CONFLICT', 'this key is already in use');
+    const added = await this.options.store.addAgentKey({ name, keySha256: keyDigest(key).toString('hex'), createdAtMs: nowMs });
+    if (!added) throw new ServerError('CONFLICT', `an agent key named ${name} already exists`);
+    await this.reload();
+    return { name, key, createdAtMs: nowMs };
+  }
+
+  async remove(name: string): Promise<void> {
+    if (await this.options.store.deleteAgentKey(name)) {
+      await this.reload();
+      return;
+    }
+    if (this.fileRing.has(name)) {
+      throw new ServerError('CONFLICT', `the agent key ${name} comes from the keys file; remove it there`);
+    }
+    throw new ServerError('NOT_FOUND', `no agent key named ${name}`);
+  }
+
+  close(): void {
+    this.watched?.close();
+    if (this.timer) clearInterval(this.timer);
+  }
+}
