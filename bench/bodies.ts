@@ -1,0 +1,168 @@
+// Pre-encoded AgentToServer bodies for a simulated fleet, written once per scenario and read
+// by both load generators (wrk through Lua, and the open-loop generator), so every server in a
+// comparison sees byte-identical requests.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { AgentCapability, encodeAgentToServer, PackageStatusCode, uidToString, type AgentToServerInit } from '../src/opamp/codec';
+import type { AgentDescriptionRecord, AgentRecord } from '../src/store/types';
+
+export const DISTRIBUTION = 'otelcol-contrib';
+export const AGENT_VERSION = '0.110.0';
+export const OFFERED_VERSION = '0.111.0';
+
+/** Every poll carries these, as a supervised collector's do. */
+const BASE_CAPABILITIES =
+  AgentCapability.ReportsStatus | AgentCapability.ReportsHealth | AgentCapability.ReportsHeartbeat |
+  AgentCapability.ReportsEffectiveConfig | AgentCapability.ReportsOwnMetrics;
+const PACKAGE_CAPABILITIES = AgentCapability.AcceptsPackages | AgentCapability.ReportsPackageStatuses;
+
+/** The full description goes out on the first poll and then every this many polls. */
+const DESCRIPTION_EVERY = 25;
+/** Package-reporting agents send statuses on polls where `sequence % STATUS_EVERY === 3`. */
+const STATUS_EVERY = 10;
+
+/** A UUIDv7-shaped uid for agent number `agent`, the same in seeding and in bodies. */
+export function agentUid(agent: number): Buffer {
+  const bytes = Buffer.alloc(16);
+  bytes.writeUInt32BE(0x0190_0000, 0);
+  bytes.writeUInt32BE(agent, 12);
+  bytes[6] = 0x70;
+  bytes[8] = 0x80;
+  return bytes;
+}
+
+/** Half the agents accept packages, one in ten compresses, one in ten of the first half reports statuses. */
+export const acceptsPackages = (agent: number): boolean => agent % 2 === 0;
+export const usesGzip = (agent: number): boolean => agent % 10 === 1;
+export const reportsStatuses = (agent: number): boolean => agent % 10 === 0;
+
+function attributes(agent: number): { identifying: Record<string, string>; nonIdentifying: Record<string, string> } {
+  return {
+    identifying: {
+      'service.name': DISTRIBUTION,
+      'service.version': AGENT_VERSION,
+      'service.instance.id': uidToString(agentUid(agent)),
+    },
+    nonIdentifying: {
+      'host.name': `node-${agent}.cluster.example`,
+      'os.type': 'linux',
+      'host.arch': 'amd64',
+      'os.description': 'Debian GNU/Linux 12 (bookworm)',
+      'host.id': `i-${(agent * 2654435761 >>> 0).toString(16).padStart(8, '0')}`,
+      'k8s.namespace.name': 'observability',
+    },
+  };
+}
+
+function keyValues(values: Record<string, string>) {
+  return Object.entries(values).map(([key, value]) => ({ key, value: { stringValue: value } }));
+}
+
+/** The stored form of the same description, for seeding the store directly. */
+export function descriptionRecord(agent: number): AgentDescriptionRecord {
+  return attributes(agent);
+}
+
+/** A record as the server would have stored it after the agent's first poll (sequence 1). */
+export function seededRecord(agent: number, nowMs: number): AgentRecord {
+  return {
+    instanceUid: uidToString(agentUid(agent)),
+    capabilities: BASE_CAPABILITIES | (acceptsPackages(agent) ? PACKAGE_CAPABILITIES : 0),
+    sequenceNum: 1,
+    description: descriptionRecord(agent),
+    health: { healthy: true, status: 'StatusOK', lastError: '', startTimeUnixNano: 1.7e18, statusTimeUnixNano: 1.7e18 },
+    packageStatuses: undefined,
+    lastOffer: undefined,
+    firstSeenMs: nowMs,
+    lastSeenMs: nowMs,
+    disconnected: false,
+  };
+}
+
+/** One poll of one agent; `sequence` counts from 1. */
+export function agentMessage(agent: number, sequence: number, offeredHash: Buffer): AgentToServerInit {
+  const message: AgentToServerInit = {
+    instanceUid: agentUid(agent),
+    sequenceNum: sequence,
+    capabilities: BASE_CAPABILITIES | (acceptsPackages(agent) ? PACKAGE_CAPABILITIES : 0),
+  };
+  if (sequence === 1 || sequence % DESCRIPTION_EVERY === 0) {
+    const { identifying, nonIdentifying } = attributes(agent);
+    message.agentDescription = {
+      identifyingAttributes: keyValues(identifying),
+      nonIdentifyingAttributes: keyValues(nonIdentifying),
+    };
+    message.health = { healthy: true, status: 'StatusOK', startTimeUnixNano: 1.7e18, statusTimeUnixNano: 1.7e18 };
+  }
+  if (acceptsPackages(agent) && reportsStatuses(agent) && sequence % STATUS_EVERY === 3) {
+    message.packageStatuses = {
+      serverProvidedAllPackagesHash: offeredHash,
+      packages: {
+        '': {
+          name: '',
+          agentHasVersion: `v${AGENT_VERSION}`,
+          serverOfferedVersion: `v${OFFERED_VERSION}`,
+          status: PackageStatusCode.Downloading,
+          downloadDetails: { downloadPercent: (sequence * 7) % 100, downloadBytesPerSecond: 4e6 },
+        },
+      },
+    };
+  }
+  return message;
+}
+
+export interface BodySet {
+  directory: string;
+  count: number;
+  agents: number;
+  gzipShare: number;
+}
+
+/**
+ * Writes `bodies.bin` (the bodies back to back) and `bodies.idx` (one line per body:
+ * offset, length, 1 when gzip, agent number), round by round so each agent's sequence rises.
+ */
+export function writeBodies(
+  directory: string,
+  agents: number[],
+  sequences: { first: number; last: number },
+  offeredHash: Buffer,
+): BodySet {
+  fs.mkdirSync(directory, { recursive: true });
+  const chunks: Buffer[] = [];
+  const lines: string[] = [];
+  let offset = 0;
+  let compressed = 0;
+  for (let sequence = sequences.first; sequence <= sequences.last; sequence += 1) {
+    for (const agent of agents) {
+      let body = Buffer.from(encodeAgentToServer(agentMessage(agent, sequence, offeredHash)));
+      const gzip = usesGzip(agent);
+      if (gzip) {
+        body = zlib.gzipSync(body);
+        compressed += 1;
+      }
+      chunks.push(body);
+      lines.push(`${offset} ${body.byteLength} ${gzip ? 1 : 0} ${agent}`);
+      offset += body.byteLength;
+    }
+  }
+  fs.writeFileSync(path.join(directory, 'bodies.bin'), Buffer.concat(chunks));
+  fs.writeFileSync(path.join(directory, 'bodies.idx'), `${lines.join('\n')}\n`);
+  return { directory, count: lines.length, agents: agents.length, gzipShare: compressed / lines.length };
+}
+
+export interface LoadedBody {
+  body: Buffer;
+  gzip: boolean;
+  agent: number;
+}
+
+export function readBodies(directory: string): LoadedBody[] {
+  const blob = fs.readFileSync(path.join(directory, 'bodies.bin'));
+  const text = fs.readFileSync(path.join(directory, 'bodies.idx'), 'utf8');
+  return text.trim().split('\n').map((line) => {
+    const [offset, length, gzip, agent] = line.split(' ').map(Number) as [number, number, number, number];
+    return { body: blob.subarray(offset, offset + length), gzip: gzip === 1, agent };
+  });
+}

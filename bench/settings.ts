@@ -1,0 +1,47 @@
+// How long and how hard each part of the bench runs; `--quick` shortens every run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Settings {
+  quick: boolean;
+  /** Measured seconds of each closed-loop wrk run. */
+  seconds: number;
+  /** Unrecorded wrk run before each measured one (JIT, connections, page cache). */
+  warmupSeconds: number;
+  connections: number;
+  wrkThreads: number;
+  /** Simulated agents in the poll-path and fleet runs. */
+  agents: number;
+  /** Bodies per agent: enough that a run rarely wraps around to sequence 1. */
+  bodiesPerAgent: number;
+  fleetSizes: number[];
+  openLoopRate: number;
+  openLoopSeconds: number;
+  offersRate: number;
+  offersSeconds: number;
+  downloadSeconds: number;
+  downloadBytes: number;
+  scratch: string;
+}
+
+export function settingsFrom(argv: string[]): Settings {
+  const quick = argv.includes('--quick');
+  return {
+    quick,
+    seconds: quick ? 3 : 10,
+    warmupSeconds: quick ? 1 : 3,
+    connections: 32,
+    wrkThreads: 1,
+    agents: 1000,
+    bodiesPerAgent: quick ? 40 : 150,
+    fleetSizes: [1_000, 10_000, 100_000],
+    openLoopRate: 3_300,
+    openLoopSeconds: quick ? 5 : 20,
+    offersRate: 2_000,
+    offersSeconds: quick ? 4 : 10,
+    downloadSeconds: quick ? 3 : 8,
+    downloadBytes: 100e6,
+    scratch: fs.mkdtempSync(path.join(os.tmpdir(), 'opamp-bench-')),
+  };
+}
