@@ -16,7 +16,9 @@ import type {
   StoredAgentKey,
 } from './types';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+/** Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. */
+const BATCH_CHUNK_ROWS = 250;
 /** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
 const HISTORY_PER_AGENT = 100;
 
@@ -44,6 +46,9 @@ const MIGRATIONS: string[] = [
      key_sha256 TEXT NOT NULL UNIQUE,
      created_ms INTEGER NOT NULL
    );`,
+  // Every poll moves last_seen_ms; keeping it indexed made each batched write cost several
+  // times more, for the benefit of rare listings that scan the table quickly anyway.
+  `DROP INDEX IF EXISTS agents_last_seen;`,
 ];
 
 /** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
@@ -104,7 +109,10 @@ export class SqliteStore implements AgentStore {
   private readonly statements;
   private readonly queries = new Map<string, Database.Statement<unknown[], { record: string }>>();
   private closed = false;
+  private draining = false;
   private readonly onError: (error: unknown) => void;
+  private durable = new Map<string, { record: AgentRecord; resolve: () => void; reject: (error: unknown) => void }>();
+  private durableScheduled = false;
 
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
@@ -187,9 +195,14 @@ export class SqliteStore implements AgentStore {
     }
   }
 
-  private writePending(): void {
+  /** Writes batched records, all of them or at most `limit`, in one transaction. */
+  private writePending(limit = Infinity): void {
     if (this.pending.size === 0 || this.closed) return;
-    const records = [...this.pending.values()];
+    const records: AgentRecord[] = [];
+    for (const record of this.pending.values()) {
+      if (records.length >= limit) break;
+      records.push(record);
+    }
     this.database.transaction(() => {
       for (const record of records) this.write(record);
     })();
@@ -199,13 +212,43 @@ export class SqliteStore implements AgentStore {
     }
   }
 
-  /** The timer's batch write: a failure (disk full, locked file) is reported, never thrown. */
+  /**
+   * The timer's batch write, in chunks with the event loop free between them, so thousands of
+   * batched records never hold up the polls in flight. A failure (disk full, locked file) is
+   * reported, never thrown, and the records stay pending.
+   */
   private writePendingSafely(): void {
+    if (this.draining) return;
+    this.draining = true;
+    const step = (): void => {
+      try {
+        this.writePending(BATCH_CHUNK_ROWS);
+      } catch (error) {
+        this.draining = false;
+        this.onError(error);
+        return;
+      }
+      if (this.pending.size > 0 && !this.closed) setImmediate(step);
+      else this.draining = false;
+    };
+    step();
+  }
+
+  /** Durable writes queued in one turn of the event loop go in one transaction. */
+  private writeDurable(): void {
+    this.durableScheduled = false;
+    const waiting = this.durable;
+    this.durable = new Map();
+    const settle = [...waiting.values()];
     try {
-      this.writePending();
+      this.database.transaction(() => {
+        for (const entry of settle) this.write(entry.record);
+      })();
     } catch (error) {
-      this.onError(error);
+      for (const entry of settle) entry.reject(error);
+      return;
     }
+    for (const entry of settle) entry.resolve();
   }
 
   private write(record: AgentRecord): void {
@@ -213,22 +256,43 @@ export class SqliteStore implements AgentStore {
   }
 
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
-    const waiting = this.pending.get(instanceUid);
+    const waiting = this.durable.get(instanceUid)?.record ?? this.pending.get(instanceUid);
     if (waiting) return waiting;
     const row = this.statements.get.get(instanceUid);
     return row === undefined ? undefined : (JSON.parse(row.record) as AgentRecord);
   }
 
   async putAgent(record: AgentRecord, durable: boolean): Promise<void> {
-    if (durable) {
-      this.pending.delete(record.instanceUid);
-      this.write(record);
-    } else {
+    if (!durable) {
+      // A durable write of the same agent still queued carries older data: this one replaces it.
+      if (this.durable.has(record.instanceUid)) return this.putAgent(record, true);
       this.pending.set(record.instanceUid, record);
+      return;
     }
+    this.pending.delete(record.instanceUid);
+    // Resolved once committed, so the agent is answered only after its state is on disk.
+    return new Promise<void>((resolve, reject) => {
+      const earlier = this.durable.get(record.instanceUid);
+      this.durable.set(record.instanceUid, {
+        record,
+        resolve: () => {
+          earlier?.resolve();
+          resolve();
+        },
+        reject: (error) => {
+          earlier?.reject(error);
+          reject(error);
+        },
+      });
+      if (!this.durableScheduled) {
+        this.durableScheduled = true;
+        setImmediate(() => this.writeDurable());
+      }
+    });
   }
 
   async deleteAgent(instanceUid: string): Promise<boolean> {
+    if (this.durable.has(instanceUid)) this.writeDurable();
     const waiting = this.pending.delete(instanceUid);
     return this.database.transaction(() => {
       this.statements.deleteHistory.run(instanceUid);
@@ -236,13 +300,19 @@ export class SqliteStore implements AgentStore {
     })();
   }
 
-  async countAgents(): Promise<number> {
+  /** Everything queued, durable and batched, written now: listings then see every agent. */
+  private writeAll(): void {
+    if (this.durable.size > 0) this.writeDurable();
     this.writePending();
+  }
+
+  async countAgents(): Promise<number> {
+    this.writeAll();
     return this.statements.count.get()!.total;
   }
 
   async listAgents(options: { limit: number; afterInstanceUid?: string }): Promise<AgentRecord[]> {
-    this.writePending();
+    this.writeAll();
     const rows =
       options.afterInstanceUid === undefined
         ? this.statements.listFirst.all(options.limit)
@@ -251,7 +321,7 @@ export class SqliteStore implements AgentStore {
   }
 
   async queryAgents(query: AgentQuery): Promise<AgentRecord[]> {
-    this.writePending();
+    this.writeAll();
     const params: unknown[] = [];
     const clauses = filterSql(query.filter ?? {}, query.nowMs - query.offlineAfterMs, params);
     if (query.afterInstanceUid !== undefined) {
@@ -271,13 +341,13 @@ export class SqliteStore implements AgentStore {
   }
 
   async countAgentsByStateAndVersion(nowMs: number, offlineAfterMs: number): Promise<AgentCount[]> {
-    this.writePending();
+    this.writeAll();
     return this.statements.countByStateAndVersion.all(nowMs - offlineAfterMs);
   }
 
   async forgetAgentsUnseenSince(cutoffMs: number): Promise<number> {
     // Batched records carry the freshest last-seen time: write them first so none is lost.
-    this.writePending();
+    this.writeAll();
     return this.database.transaction(() => {
       this.statements.forgetHistory.run(cutoffMs);
       return this.statements.forget.run(cutoffMs).changes;
@@ -322,12 +392,12 @@ export class SqliteStore implements AgentStore {
   }
 
   async flush(): Promise<void> {
-    this.writePending();
+    this.writeAll();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.writePending();
+    this.writeAll();
     this.closed = true;
     clearInterval(this.timer);
     this.database.close();
