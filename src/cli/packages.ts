@@ -5,12 +5,11 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDirectorySource } from '../../plugins/directory';
-import { ConfigError } from '../errors';
 import { ingestFile, type CatalogEntry } from '../packages/catalog';
 import { makeVerify } from '../packages/setup';
 import type { SourceFile } from '../packages/source';
-import { describePolicy, policyFromOptions } from '../signing/policy';
-import { loadTrustedRoot } from '../signing/trust';
+import { describePolicy } from '../signing/policy';
+import { POLICY_OPTIONS, policyAndTrust } from './policy-options';
 import type { CommandOutput } from './signature';
 
 export const PACKAGES_VERIFY_USAGE = [
@@ -41,11 +40,7 @@ export async function runPackagesVerify(argv: string[], output: CommandOutput): 
       allowPositionals: true,
       strict: true,
       options: {
-        'trusted-root': { type: 'string' },
-        'signer-issuer': { type: 'string' },
-        'signer-identity': { type: 'string' },
-        'signer-identity-regexp': { type: 'string' },
-        'signer-repository': { type: 'string' },
+        ...POLICY_OPTIONS,
         'allow-unsigned': { type: 'boolean' },
         'signature-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -65,27 +60,14 @@ export async function runPackagesVerify(argv: string[], output: CommandOutput): 
     return usageError(output, `--signature-format must be cosign or bundle, got ${JSON.stringify(signatureFormat)}`);
   }
 
-  let policy;
-  try {
-    policy = policyFromOptions({
-      signerIssuer: values['signer-issuer'],
-      signerIdentity: values['signer-identity'],
-      signerIdentityRegexp: values['signer-identity-regexp'],
-      signerRepository: values['signer-repository'],
-      allowUnsigned: values['allow-unsigned'] ?? false,
-    });
-  } catch (error) {
-    if (error instanceof ConfigError) return usageError(output, error.message);
-    throw error;
-  }
-
-  let trust;
-  try {
-    trust = { current: await loadTrustedRoot({ file: values['trusted-root'] }) };
-  } catch (error) {
-    output.err(`error: ${describe(error)}`);
+  const setup = await policyAndTrust(values, values['allow-unsigned'] ?? false);
+  if (!setup.ok) {
+    if (setup.usage) return usageError(output, setup.message);
+    output.err(`error: ${setup.message}`);
     return EXIT_REJECTED;
   }
+  const policy = setup.policy;
+  const trust = { current: setup.trust };
 
   const directory = positionals[0] as string;
   // Nothing is being copied in while an operator checks a directory, so files are taken as found.

@@ -3,9 +3,8 @@
 // policy without starting the server.
 
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../errors';
-import { describePolicy, policyFromOptions } from '../signing/policy';
-import { loadTrustedRoot } from '../signing/trust';
+import { describePolicy } from '../signing/policy';
+import { POLICY_OPTIONS, policyAndTrust } from './policy-options';
 import { verifyArtifact } from '../signing/verifier';
 
 export interface CommandOutput {
@@ -41,11 +40,7 @@ export async function runSignatureVerify(argv: string[], output: CommandOutput):
         bundle: { type: 'string' },
         certificate: { type: 'string' },
         signature: { type: 'string' },
-        'trusted-root': { type: 'string' },
-        'signer-issuer': { type: 'string' },
-        'signer-identity': { type: 'string' },
-        'signer-identity-regexp': { type: 'string' },
-        'signer-repository': { type: 'string' },
+        ...POLICY_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -69,26 +64,13 @@ export async function runSignatureVerify(argv: string[], output: CommandOutput):
     return usageError(output, '--certificate and --signature go together');
   }
 
-  let policy;
-  try {
-    policy = policyFromOptions({
-      signerIssuer: values['signer-issuer'],
-      signerIdentity: values['signer-identity'],
-      signerIdentityRegexp: values['signer-identity-regexp'],
-      signerRepository: values['signer-repository'],
-    });
-  } catch (error) {
-    if (error instanceof ConfigError) return usageError(output, error.message);
-    throw error;
-  }
-
-  let trust;
-  try {
-    trust = await loadTrustedRoot({ file: values['trusted-root'] });
-  } catch (error) {
-    output.err(`error: ${error instanceof Error ? error.message : String(error)}`);
+  const setup = await policyAndTrust(values);
+  if (!setup.ok) {
+    if (setup.usage) return usageError(output, setup.message);
+    output.err(`error: ${setup.message}`);
     return EXIT_REJECTED;
   }
+  const { policy, trust } = setup;
 
   const artifactPath = positionals[0];
   const sidecars =
