@@ -1,0 +1,98 @@
+// The SQL text of agent listings on PostgreSQL, written to give the very answers the SQLite
+// store gives (the contract suite runs both), and the conversions between rows and records.
+import { ServerError } from '../errors';
+import type { AgentDescriptionRecord, AgentFilter, AgentRecord, AgentState, AttributeValue } from './types';
+
+/** Pushes a parameter and returns its placeholder. */
+function parameter(params: unknown[], value: unknown): string {
+  params.push(value);
+  return `$${params.length}`;
+}
+
+function attributeSql(key: string, params: unknown[]): string {
+  // The SQLite store cannot filter on such keys; refusing them here too keeps the answers equal.
+  if (key.includes('"')) throw new ServerError('BAD_REQUEST', 'attribute: a key may not contain a double quote');
+  return `opamp_attribute_text(attributes, ${parameter(params, key)})`;
+}
+
+function stateSql(state: AgentState, onlineSinceMs: number, params: unknown[]): string {
+  if (state === 'disconnected') return 'disconnected';
+  const since = parameter(params, onlineSinceMs);
+  return state === 'online' ? `NOT disconnected AND last_seen_ms > ${since}` : `NOT disconnected AND last_seen_ms <= ${since}`;
+}
+
+/** The conditions of a listing, each one to be joined with AND. */
+export function filterSql(filter: AgentFilter, onlineSinceMs: number, params: unknown[]): string[] {
+  const clauses: string[] = [];
+  if (filter.state) clauses.push(stateSql(filter.state, onlineSinceMs, params));
+  if (filter.version !== undefined) {
+    const bare = filter.version.replace(/^v/, '');
+    const attribute = attributeSql('service.version', params);
+    clauses.push(`${attribute} IN (${parameter(params, bare)}, ${parameter(params, `v${bare}`)})`);
+  }
+  if (filter.distribution !== undefined) {
+    const attribute = attributeSql('service.name', params);
+    clauses.push(`coalesce(${attribute}, 'otelcol-contrib') = ${parameter(params, filter.distribution)}`);
+  }
+  if (filter.os !== undefined) {
+    clauses.push(`lower(${attributeSql('os.type', params)}) = ${parameter(params, filter.os.toLowerCase())}`);
+  }
+  if (filter.arch !== undefined && filter.arch.length > 0) {
+    const attribute = attributeSql('host.arch', params);
+    clauses.push(`lower(${attribute}) = ANY(${parameter(params, filter.arch.map((arch) => arch.toLowerCase()))}::text[])`);
+  }
+  if (filter.attribute !== undefined) {
+    clauses.push(`${attributeSql(filter.attribute.key, params)} = ${parameter(params, filter.attribute.value)}`);
+  }
+  return clauses;
+}
+
+export const COUNT_BY_STATE_AND_VERSION = `
+  SELECT CASE WHEN disconnected THEN 'disconnected' WHEN last_seen_ms > $1 THEN 'online' ELSE 'offline' END AS state,
+         coalesce(opamp_attribute_text(attributes, 'service.version'), '') AS version,
+         count(*)::integer AS count
+    FROM agents GROUP BY 1, 2`;
+
+/** The columns every read selects, for `recordOfRow`. */
+export const AGENT_COLUMNS = 'record, last_seen_ms, sequence_num';
+
+export interface AgentRow {
+  record: string;
+  /** BIGINT arrives as text. */
+  last_seen_ms: string;
+  sequence_num: string;
+}
+
+/** A batch updates the two columns only, so they are the truth and overlay the record text. */
+export function recordOfRow(row: AgentRow): AgentRecord {
+  const record = JSON.parse(row.record) as AgentRecord;
+  record.lastSeenMs = Number(row.last_seen_ms);
+  record.sequenceNum = Number(row.sequence_num);
+  return record;
+}
+
+/** PostgreSQL cannot read a JSON \u0000 as text; filters see U+FFFD there instead. */
+function readable(value: AttributeValue): AttributeValue {
+  if (typeof value === 'string') return value.replaceAll('\0', '\uFFFD');
+  if (Array.isArray(value)) return value.map(readable);
+  if (value !== null && typeof value === 'object') return readableObject(value);
+  return value;
+}
+
+function readableObject(object: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const copy: Record<string, AttributeValue> = {};
+  for (const [key, value] of Object.entries(object)) {
+    // defineProperty: a key named __proto__ must stay a plain key.
+    Object.defineProperty(copy, key.replaceAll('\0', '\uFFFD'), { value: readable(value), enumerable: true, writable: true, configurable: true });
+  }
+  return copy;
+}
+
+/** The `attributes` column: the description as filters read it, or null without one. */
+export function attributesColumn(description: AgentDescriptionRecord | undefined): string | null {
+  if (description === undefined) return null;
+  return JSON.stringify({
+    identifying: readableObject(description.identifying),
+    nonIdentifying: readableObject(description.nonIdentifying),
+  });
+}

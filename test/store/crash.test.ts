@@ -1,0 +1,122 @@
+// kill -9 during a burst of polls, then a restart on the same data, on each store: the store
+// opens, what was answered before the last batch window is there, package state is intact and
+// no agent downloads or installs its package again. Runs dist/ (`npm run build` first).
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t, { type Test } from 'tap';
+import { PostgresStore } from '../../src/store/postgres';
+import { SqliteStore } from '../../src/store/sqlite';
+import type { AgentStore } from '../../src/store/types';
+import { makeCollectorTarball } from '../fixtures/tarballs';
+import { startServeProcess } from '../helpers/cli';
+import { poll, temporaryDirectory, uid } from '../helpers/server';
+import { SupervisorAgent } from '../helpers/supervisor-agent';
+import { POSTGRES_URL, SKIP_REASON, ownSchema, schemaUrl } from './postgres-helpers';
+import { startProxy } from './proxy';
+
+const WRITE_BATCH_MS = 200;
+/** Time for one batch to reach the database after its window closes. */
+const WRITE_SLACK_MS = 150;
+const NEW_AGENTS = 40;
+
+interface Timed {
+  sentAtMs: number;
+  answeredAtMs: number;
+  ok: boolean;
+}
+
+function canonical(bytes: Buffer): string {
+  return bytes.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+}
+
+async function crashAndRestart(t: Test, storeArgs: string[], openDirect: () => Promise<AgentStore>, seedBase: number): Promise<void> {
+  const directory = temporaryDirectory('opamp-crash-');
+  const tarball = await makeCollectorTarball(directory, { distribution: 'otelcol-contrib', version: '0.111.0', os: 'linux', arch: 'amd64' });
+  const past = new Date(Date.now() - 120_000);
+  fs.utimesSync(tarball.path, past, past);
+  const proxy = await startProxy([]);
+  t.teardown(() => proxy.close());
+  const args = [
+    ...storeArgs, '--write-batch-ms', String(WRITE_BATCH_MS), '--packages-dir', directory, '--allow-unsigned',
+    '--trusted-root-refresh', 'false', '--offer', 'latest', '--public-url', proxy.url,
+  ];
+  const first = await startServeProcess(args);
+  proxy.backends = [first.url];
+
+  const fleet = Array.from({ length: 5 }, () => new SupervisorAgent({ serverUrl: proxy.url, version: '0.110.0', maxRetries: 2 }));
+  await Promise.all(fleet.map((agent) => agent.runUntil((current) => current.currentVersion === '0.111.0' && !current.installing)));
+  for (const agent of fleet) await agent.poll();
+
+  // The burst: the upgraded fleet keeps polling, new agents arrive, and the process dies mid-way.
+  const routine = new Map<SupervisorAgent, Timed[]>(fleet.map((agent) => [agent, []]));
+  const arrivals: Array<{ seed: number } & Timed> = [];
+  let killed = false;
+  const burst = [
+    ...fleet.map(async (agent) => {
+      while (!killed) {
+        const sentAtMs = Date.now();
+        const errors = agent.errors.length;
+        await agent.poll();
+        routine.get(agent)!.push({ sentAtMs, answeredAtMs: Date.now(), ok: agent.errors.length === errors });
+      }
+    }),
+    (async () => {
+      for (let index = 0; index < NEW_AGENTS && !killed; index += 1) {
+        const seed = seedBase + index;
+        const sentAtMs = Date.now();
+        const answer = await poll(proxy.url, { instanceUid: uid(seed), sequenceNum: 0, capabilities: 1 }).catch(() => undefined);
+        arrivals.push({ seed, sentAtMs, answeredAtMs: Date.now(), ok: answer?.status === 200 });
+        await sleep(15);
+      }
+    })(),
+  ];
+  await sleep(3 * WRITE_BATCH_MS + 100);
+  const killedAtMs = Date.now();
+  first.child.kill('SIGKILL');
+  killed = true;
+  await Promise.all(burst);
+  await first.stop();
+
+  const store = await openDirect();
+  try {
+    const answered = arrivals.filter((arrival) => arrival.ok);
+    t.ok(answered.length > 5, `${answered.length} new agents were answered before the kill`);
+    for (const arrival of answered) t.ok(await store.getAgent(canonical(uid(arrival.seed))), `new agent ${arrival.seed} is there`);
+    const safeBeforeMs = killedAtMs - WRITE_BATCH_MS - WRITE_SLACK_MS;
+    for (const agent of fleet) {
+      const record = await store.getAgent(canonical(agent.instanceUid));
+      const settled = routine.get(agent)!.filter((entry) => entry.ok && entry.answeredAtMs < safeBeforeMs).pop();
+      if (settled) t.ok(record!.lastSeenMs >= settled.sentAtMs, 'last seen as of the last batch window before the kill');
+      t.equal(record?.packageStatuses?.packages['']?.status, 0, 'package state: installed');
+      t.match(record?.lastOffer?.version, /^v?0\.111\.0$/, 'the offer sent is remembered');
+    }
+  } finally {
+    await store.close();
+  }
+
+  const second = await startServeProcess(args);
+  t.teardown(() => second.stop());
+  proxy.backends = [second.url];
+  const before = fleet.map((agent) => ({ statuses: agent.statusesSent.length, offers: agent.offersReceived }));
+  for (let round = 0; round < 3; round += 1) for (const agent of fleet) await agent.poll();
+  fleet.forEach((agent, index) => {
+    t.equal(agent.downloads, 1, 'not downloaded again');
+    t.equal(agent.statusesSent.length, before[index]!.statuses, 'not installed again');
+    t.equal(agent.currentVersion, '0.111.0');
+    t.ok(agent.offersReceived <= before[index]!.offers + 1, 'at most the full-state answer repeats the same offer');
+  });
+}
+
+t.test('SQLite: kill -9 during a burst, restart on the same directory', async (t) => {
+  const dataDir = temporaryDirectory('opamp-crash-data-');
+  await crashAndRestart(t, ['--data-dir', dataDir], async () => new SqliteStore({ dataDir }), 5000);
+});
+
+t.test('PostgreSQL: kill -9 during a burst, restart on the same schema', async (t) => {
+  if (POSTGRES_URL === undefined) {
+    t.skip(SKIP_REASON);
+    return;
+  }
+  const schema = await ownSchema(t, 'crash');
+  await crashAndRestart(t, ['--store', schemaUrl(schema)], () => PostgresStore.open({ url: schemaUrl(schema) }), 6000);
+});
