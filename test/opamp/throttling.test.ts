@@ -1,0 +1,68 @@
+// Shedding load as the spec's Throttling section asks: 429 per agent or address, 503 when the
+// process is overloaded, each with Retry-After (30-60 s) and a ServerToAgent Unavailable error
+// whose retry_info says the same; admitted agents keep being served, nothing stored breaks.
+import t from 'tap';
+import { uidToString } from '../../src/opamp/codec';
+import { poll, startServer, uid, type HttpAnswer } from '../helpers/server';
+
+const UNAVAILABLE = 2;
+
+function expectShed(t: Tap.Test, answer: HttpAnswer, status: number): void {
+  t.equal(answer.status, status, `HTTP ${status}`);
+  const seconds = Number(answer.headers.get('retry-after'));
+  t.ok(seconds >= 30 && seconds <= 60, `Retry-After ${seconds} s is 30 s plus up to 30 s of jitter`);
+  const error = answer.message?.errorResponse;
+  t.equal(error?.type, UNAVAILABLE, 'ServerToAgent error of type Unavailable');
+  t.equal(Number(error?.retryInfo?.retryAfterNanoseconds), seconds * 1e9, 'retry_info says the same as Retry-After');
+  t.equal(Number(answer.message?.capabilities ?? 0), 0, 'capabilities unset on an error');
+}
+
+t.test('per-agent limit: a burst far over it gets 429, others are still served', async (t) => {
+  const server = await startServer({ 'rate-limit-per-agent': '5/1m' });
+  t.teardown(() => server.close());
+  const noisy = uid(500);
+  const answers: HttpAnswer[] = [];
+  for (let sequenceNum = 0; sequenceNum < 40; sequenceNum += 1) {
+    answers.push(await poll(server.url, { instanceUid: noisy, sequenceNum, capabilities: 1 }));
+  }
+  t.same(answers.slice(0, 5).map((answer) => answer.status), [200, 200, 200, 200, 200], 'the first five are admitted');
+  for (const answer of answers.slice(5)) {
+    if (answer.status !== 429) t.fail(`expected 429, got ${answer.status}`);
+  }
+  expectShed(t, answers[5]!, 429);
+  t.same(Buffer.from(answers[5]!.message!.instanceUid), noisy, 'the refusal names the agent');
+  const record = await server.store.getAgent(uidToString(noisy));
+  t.equal(record?.sequenceNum, 4, 'refused polls changed nothing stored');
+  const quiet = await poll(server.url, { instanceUid: uid(501), capabilities: 1 });
+  t.equal(quiet.status, 200, 'another agent is still served');
+});
+
+t.test('per-address limit (off by default) refuses before the body is read', async (t) => {
+  const server = await startServer({ 'rate-limit-per-address': '3/1m' });
+  t.teardown(() => server.close());
+  const statuses: number[] = [];
+  let last: HttpAnswer | undefined;
+  for (let index = 0; index < 6; index += 1) {
+    last = await poll(server.url, { instanceUid: uid(600 + index), capabilities: 1 });
+    statuses.push(last.status);
+  }
+  t.same(statuses, [200, 200, 200, 429, 429, 429]);
+  expectShed(t, last!, 429);
+});
+
+t.test('an overloaded process answers 503 before it falls over', async (t) => {
+  // A heap threshold every process exceeds: the next sample puts the server under pressure.
+  const server = await startServer({ 'overload-heap-used': '1KiB' });
+  t.teardown(() => server.close());
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const answer = await poll(server.url, { instanceUid: uid(700), capabilities: 1 });
+  expectShed(t, answer, 503);
+  t.notOk(await server.store.getAgent(uidToString(uid(700))), 'the shed poll stored nothing');
+});
+
+t.test('defaults: 60 polls a minute per agent, nothing per address', async (t) => {
+  const { resolveConfig } = await import('../../src/config');
+  const config = resolveConfig({ flags: {}, env: {} });
+  t.same(config.rateLimitPerAgent, { max: 60, windowMs: 60_000 });
+  t.equal(config.rateLimitPerAddress, undefined);
+});
