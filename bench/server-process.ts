@@ -42,7 +42,12 @@ function countCryptoCalls(): void {
 async function start(kind: ServerKind, options: ServerProcessOptions): Promise<{ port: number; close(): Promise<void> }> {
   if (kind === 'ours') {
     const config = resolveConfig({
-      flags: { host: '127.0.0.1', port: '0', 'log-level': 'silent', 'trusted-root-refresh': false, ...options.flags },
+      // Rate limits and overload shedding off: the bench measures the poll path, not the shedding.
+      flags: {
+        host: '127.0.0.1', port: '0', 'log-level': 'silent', 'trusted-root-refresh': false,
+        'rate-limit-per-agent': 'off', 'overload-event-loop-delay': 'off', 'overload-heap-used': 'off',
+        'overload-store-latency': 'off', ...options.flags,
+      },
       env: {},
     });
     const { app } = await buildApp(config);

@@ -14,8 +14,10 @@ import { Metrics } from './metrics';
 import { registerOpampRoute, type OfferProvider } from './opamp/transport';
 import { registerDownloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
-import { SqliteStore } from './store/sqlite';
+import { openStore } from './store/open';
 import type { AgentStore } from './store/types';
+import { RolloutService } from './rollouts/service';
+import { sqliteRolloutStore } from './store/sqlite-rollouts';
 
 /** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -36,6 +38,8 @@ export interface BuiltApp {
   routes: Array<{ method: string; url: string; schema: unknown }>;
   /** Forgets agents unseen for --forget-agents-after now (it also runs on a timer). */
   forgetStaleAgents(): Promise<number>;
+  /** Rollouts (absent on a store without a rollout store yet); tests call tick() to evaluate now. */
+  rollouts: RolloutService | undefined;
 }
 
 export interface BuildOptions {
@@ -46,6 +50,8 @@ export interface BuildOptions {
   now?: () => number;
   /** How often key files are checked for changes (tests shorten it). */
   keyFileIntervalMs?: number;
+  /** How often rollouts are reread from the store and evaluated (default 1 s). */
+  rolloutRefreshMs?: number;
 }
 
 /** Between 1 s and 1 h: often enough for a short --forget-agents-after, rare for the default. */
@@ -63,10 +69,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   // Policy and trusted root are checked before anything opens, so a bad option fails fast.
   const packages = await createPackageServices(config, logger);
   const metrics = new Metrics();
-  const store = metrics.instrumentStore(new SqliteStore({
-    dataDir: config.dataDir,
-    onError: (error) => logger.error({ err: error }, 'batched store write failed; will retry'),
-  }));
+  const store = metrics.instrumentStore(await openStore(config, logger));
   const agentKeys = await AgentKeys.open({
     store, logger, file: config.agentKeysFile, mode: config.agentAuth, fileIntervalMs: options.keyFileIntervalMs,
   });
@@ -108,8 +111,15 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   app.addHook('preClose', async () => {
     closing = true;
   });
+  const rolloutStore = sqliteRolloutStore(store);
+  const rollouts = rolloutStore && new RolloutService({
+    store: rolloutStore, agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
+    refreshMs: options.rolloutRefreshMs ?? 1000, logger,
+  });
+  await rollouts?.start();
   app.addHook('onClose', async () => {
     clearInterval(sweep);
+    rollouts?.stop();
     agentKeys.close();
     adminKeys.close();
     await packages?.catalog.close();
@@ -119,6 +129,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   await registerOpampRoute(app, {
     store,
     offers: options.offers ?? packages?.offers,
+    rollouts,
     maxMessageBytes: config.maxMessageBytes,
     maxResponseBytes: config.maxResponseBytes,
     offlineAfterMs: config.agentOfflineAfter,
@@ -126,6 +137,15 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     trustProxy: config.trustProxy,
     isClosing: () => closing,
     retryAfterSeconds: retryAfterWithJitter,
+    throttle: {
+      perAgent: config.rateLimitPerAgent,
+      perAddress: config.rateLimitPerAddress,
+      maxEventLoopDelayMs: config.overloadEventLoopDelay,
+      maxHeapUsedBytes: config.overloadHeapUsed,
+      maxStoreLatencyMs: config.overloadStoreLatency,
+      storeProbe: () => store.getAgent('00000000-0000-0000-0000-000000000000'),
+      retryAfterSeconds: retryAfterWithJitter,
+    },
     // With --agent-auth none there is no hook at all: the poll path stays as it was.
     authenticate: config.agentAuth === 'none'
       ? undefined
@@ -146,9 +166,9 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     });
   }
   await registerAdminApi(app, {
-    store, agentKeys, adminKeys, packages, metrics, offlineAfterMs: config.agentOfflineAfter, now, version: serverVersion(),
+    store, agentKeys, adminKeys, packages, metrics, offlineAfterMs: config.agentOfflineAfter, now, version: serverVersion(), rollouts,
   });
-  return { app, store, logger, packages, metrics, agentKeys, routes, forgetStaleAgents };
+  return { app, store, logger, packages, metrics, agentKeys, routes, forgetStaleAgents, rollouts };
 }
 
 function logStartupAuth(logger: Logger, config: ServeConfig, agentKeys: AgentKeys, adminKeys: AdminKeys): void {

@@ -1,9 +1,12 @@
 // One table of every `serve` option. It drives flag parsing, environment variables, the JSON
 // config file, defaults, validation and the --help text, so the four can never disagree.
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { ConfigError } from './errors';
 
-type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth';
+type Kind =
+  | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
+  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -14,10 +17,30 @@ interface OptionSpec {
   help: string;
 }
 
+/** A rate limit: so many requests per window. */
+export interface RateSetting {
+  max: number;
+  windowMs: number;
+}
+
 export interface ServeConfig {
   host: string;
+  /** undefined when off. */
+  rateLimitPerAgent: RateSetting | undefined;
+  /** undefined when off. */
+  rateLimitPerAddress: RateSetting | undefined;
+  /** Milliseconds; 0 when off. */
+  overloadEventLoopDelay: number;
+  /** Bytes; 0 when off. */
+  overloadHeapUsed: number;
+  /** Milliseconds; 0 when off. */
+  overloadStoreLatency: number;
   port: number;
   dataDir: string;
+  /** `sqlite`, or a postgres:// / postgresql:// URL. */
+  store: string;
+  /** Milliseconds between writes of batched (routine) agent changes. */
+  writeBatchMs: number;
   maxMessageBytes: number;
   maxResponseBytes: number;
   /** Milliseconds. */
@@ -45,6 +68,8 @@ export interface ServeConfig {
   downloadTokenLifetime: number;
   /** Milliseconds. */
   forgetAgentsAfter: number;
+  /** Milliseconds: an agent offered or upgrading with no change for this long is stuck. */
+  stuckAfter: number;
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -52,9 +77,16 @@ export interface ServeConfig {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const OPTIONS: OptionSpec[] = [
+  { key: 'rateLimitPerAgent', flag: 'rate-limit-per-agent', env: 'OPAMP_RATE_LIMIT_PER_AGENT', kind: 'rate', default: '60/1m', help: 'Polls allowed per agent (instance uid), as COUNT/WINDOW, or off; over it: 429 with Retry-After.' },
+  { key: 'rateLimitPerAddress', flag: 'rate-limit-per-address', env: 'OPAMP_RATE_LIMIT_PER_ADDRESS', kind: 'rate', default: 'off', help: 'Requests allowed per client address (honours --trust-proxy), as COUNT/WINDOW, or off.' },
+  { key: 'overloadEventLoopDelay', flag: 'overload-event-loop-delay', env: 'OPAMP_OVERLOAD_EVENT_LOOP_DELAY', kind: 'durationOrOff', default: '1s', help: 'Event-loop delay past which polls get 503 with Retry-After, or off.' },
+  { key: 'overloadHeapUsed', flag: 'overload-heap-used', env: 'OPAMP_OVERLOAD_HEAP_USED', kind: 'heapLimit', default: 'auto', help: 'Heap use past which polls get 503: a size, auto (90% of the heap limit) or off.' },
+  { key: 'overloadStoreLatency', flag: 'overload-store-latency', env: 'OPAMP_OVERLOAD_STORE_LATENCY', kind: 'durationOrOff', default: '2s', help: 'Store round trip (probed every 5 s) past which polls get 503, or off.' },
   { key: 'host', flag: 'host', env: 'OPAMP_HOST', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', env: 'OPAMP_PORT', kind: 'port', default: '4320', help: 'TCP port (4320 is the OpAMP default; 0 picks a free one).' },
   { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
+  { key: 'store', flag: 'store', env: 'OPAMP_STORE', kind: 'store', default: 'sqlite', help: 'sqlite (one instance, file in --data-dir) or a postgres:// URL shared by several instances (?schema=name picks a schema).' },
+  { key: 'writeBatchMs', flag: 'write-batch-ms', env: 'OPAMP_WRITE_BATCH_MS', kind: 'milliseconds', default: '1000', help: 'Milliseconds between batched writes of last-seen times and sequence numbers; a crash loses at most this window of them.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'OPAMP_MAX_MESSAGE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest AgentToServer body, before and after gunzip (413 above it).' },
   { key: 'maxResponseBytes', flag: 'max-response-bytes', env: 'OPAMP_MAX_RESPONSE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest ServerToAgent body before compression (500 above it).' },
   { key: 'agentOfflineAfter', flag: 'agent-offline-after', env: 'OPAMP_AGENT_OFFLINE_AFTER', kind: 'duration', default: '90s', help: 'An agent not heard from for this long counts as offline.' },
@@ -76,6 +108,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'agentAuth', flag: 'agent-auth', env: 'OPAMP_AGENT_AUTH', kind: 'agentAuth', default: 'keys', help: 'keys: agents need a key as soon as any agent key exists; none: never ask for one.' },
   { key: 'downloadTokenLifetime', flag: 'download-token-lifetime', env: 'OPAMP_DOWNLOAD_TOKEN_LIFETIME', kind: 'duration', default: '24h', help: 'How long the download token in an offer stays valid (agent auth on).' },
   { key: 'forgetAgentsAfter', flag: 'forget-agents-after', env: 'OPAMP_FORGET_AGENTS_AFTER', kind: 'duration', default: '30d', help: 'Agents not heard from for this long are forgotten.' },
+  { key: 'stuckAfter', flag: 'stuck-after', env: 'OPAMP_STUCK_AFTER', kind: 'duration', default: '2h', help: 'In a rollout, an agent offered or upgrading with no change for this long counts as stuck.' },
   { key: 'signatureFormat', flag: 'signature-format', env: 'OPAMP_SIGNATURE_FORMAT', kind: 'format', default: 'cosign', help: 'Offered signature: cosign ("<b64 cert> <b64 sig>") or bundle (Sigstore bundle JSON).' },
 ];
 
@@ -128,6 +161,32 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       return raw === 'none' || raw === 'latest' || /^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(raw)
         ? raw.replace(/^v/, '')
         : fail('is not none, latest or a version X.Y.Z');
+    case 'store':
+      return raw === 'sqlite' || /^postgres(?:ql)?:\/\/\S+$/i.test(raw) ? raw : fail('is not sqlite or a postgres:// URL');
+    case 'milliseconds': {
+      const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      return value >= 1 && value <= 3_600_000 ? value : fail('is not a whole number of milliseconds from 1 to 3600000');
+    }
+    case 'rate': {
+      if (raw === 'off') return undefined;
+      const match = /^(\d+)\/(.+)$/.exec(raw.trim());
+      const max = match ? Number(match[1]) : NaN;
+      const windowMs = match ? parseDuration(match[2]!) : undefined;
+      return max >= 1 && windowMs !== undefined && windowMs > 0
+        ? { max, windowMs }
+        : fail('is not COUNT/WINDOW such as 60/1m, or off');
+    }
+    case 'durationOrOff': {
+      if (raw === 'off' || raw === '0') return 0;
+      const value = parseDuration(raw);
+      return value !== undefined && value > 0 ? value : fail('is not a duration such as 1s or 500ms, or off');
+    }
+    case 'heapLimit': {
+      if (raw === 'off' || raw === '0') return 0;
+      if (raw === 'auto') return Math.floor(v8.getHeapStatistics().heap_size_limit * 0.9);
+      const value = parseBytes(raw);
+      return value !== undefined && value > 0 ? value : fail('is not a size such as 1GiB, auto or off');
+    }
     case 'agentAuth':
       return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');
     case 'format':

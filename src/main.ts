@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { buildApp } from './app';
 import { optionsHelp, resolveConfig, serveFlagNames } from './config';
 import { ServerError } from './errors';
+import { describeStore } from './store/open';
 import { decodeToJson, encodeJson, isMessageName } from './cli/json-form';
 import { runSignatureVerify } from './cli/signature';
 import { runPackagesVerify } from './cli/packages';
@@ -88,7 +89,7 @@ async function serve(argv: string[]): Promise<number> {
   });
   const { app, logger } = await buildApp(config);
   const address = await app.listen({ host: config.host, port: config.port });
-  logger.info({ address, dataDir: config.dataDir }, `opamp-package-server listening on ${address}/v1/opamp`);
+  logger.info({ address, store: describeStore(config) }, `opamp-package-server listening on ${address}/v1/opamp`);
 
   let stopping = false;
   const stop = (signal: string): void => {

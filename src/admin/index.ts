@@ -9,6 +9,8 @@ import type { AgentStore } from '../store/types';
 import { authorizeAdmin, type AdminKeys } from './auth';
 import { fastifyPath, loadAdminDocument, type AdminDocument } from './openapi';
 import { fleetRoutes } from './routes';
+import { rolloutRoutes } from './rollout-routes';
+import type { RolloutService } from '../rollouts/service';
 
 export interface AdminOptions {
   store: AgentStore;
@@ -20,6 +22,8 @@ export interface AdminOptions {
   now: () => number;
   version: string;
   document?: AdminDocument;
+  /** Absent when the store has no rollout store: rollout routes then answer 501. */
+  rollouts?: RolloutService;
 }
 
 /** A route of the admin API: the document's method and path, and what answers it. */
@@ -27,6 +31,8 @@ export interface AdminRoute {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   handler: RouteHandlerMethod;
+  /** The document's body is optional: a request without one is validated as `{}`. */
+  optionalBody?: boolean;
 }
 
 /** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
@@ -78,6 +84,10 @@ export async function registerAdminApi(app: FastifyInstance, options: AdminOptio
       schema: document.routeSchema(definition.method, definition.path),
       // Only what the document lists: no implicit HEAD twin of each GET.
       exposeHeadRoute: false,
+      // Fastify validates a missing body as undefined, which no object schema accepts.
+      ...(definition.optionalBody
+        ? { preValidation: async (request: FastifyRequest) => { request.body ??= {}; } }
+        : {}),
       handler: definition.handler,
     });
   };
@@ -117,9 +127,8 @@ export async function registerAdminApi(app: FastifyInstance, options: AdminOptio
       path: '/metrics',
       handler: async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text()),
     });
-    for (const definition of fleetRoutes({ ...options, callerOf: (request) => callers.get(request) ?? 'unknown' })) {
-      route(scope, definition);
-    }
+    const withCaller = { ...options, callerOf: (request: FastifyRequest) => callers.get(request) ?? 'unknown' };
+    for (const definition of [...fleetRoutes(withCaller), ...rolloutRoutes(withCaller)]) route(scope, definition);
   });
   return document;
 }

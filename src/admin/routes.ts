@@ -5,6 +5,7 @@ import { uidFromString, uidToString } from '../opamp/codec';
 import type { AgentFilter, AgentState } from '../store/types';
 import type { AdminOptions, AdminRoute } from './index';
 import { agentDetail, agentSummary, packageView } from './views';
+import { agentRolloutView } from './rollout-routes';
 
 const HISTORY_SHOWN = 50;
 /** Spellings of one architecture that agents report (os conventions vs Go's names). */
@@ -93,7 +94,7 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
         const record = await store.getAgent(uid);
         if (!record) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
         const history = await store.listPackageStatusChanges(uid, HISTORY_SHOWN);
-        return agentDetail(record, history, now(), offlineAfterMs);
+        return { ...agentDetail(record, history, now(), offlineAfterMs), ...(await agentRolloutView(options.rollouts, record)) };
       },
     },
     {

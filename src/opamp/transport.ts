@@ -9,24 +9,35 @@ import { packageStatusChanges } from '../admin/history';
 import {
   decodeAgentToServer,
   encodeServerToAgent,
+  uidFromString,
   uidToString,
+  type AgentToServer,
   type PackagesAvailable,
   type ServerToAgentInit,
 } from './codec';
 import { handlePoll, type Offer } from './handler';
 import type { AgentRecord } from '../store/types';
 import { newInstanceUid } from './uuid';
+import { descriptionToRecord } from './attributes';
+import type { OfferDecision } from '../rollouts/types';
+import type { RolloutService } from '../rollouts/service';
+import { registerThrottling, type ThrottleOptions } from './throttle';
 
 export const OPAMP_PATH = '/v1/opamp';
 const PROTOBUF = 'application/x-protobuf';
 
 export interface OfferProvider {
-  offerFor(record: AgentRecord, baseUrl: string): Offer | undefined;
+  /** `decision`: what the rollouts resolved for this agent before the handler ran. */
+  offerFor(record: AgentRecord, baseUrl: string, decision?: OfferDecision): Offer | undefined;
 }
 
 export interface OpampRouteOptions {
   store: AgentStore;
+  /** Rate limits and overload shedding; absent means none. */
+  throttle?: ThrottleOptions;
   offers: OfferProvider | undefined;
+  /** Rollouts: resolved before the handler (its offer lookup is synchronous), told the outcome after. */
+  rollouts?: Pick<RolloutService, 'decide' | 'record'>;
   maxMessageBytes: number;
   maxResponseBytes: number;
   offlineAfterMs: number;
@@ -137,6 +148,16 @@ async function storeCall<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
+const NO_THROTTLING: ThrottleOptions = {
+  perAgent: undefined,
+  perAddress: undefined,
+  maxEventLoopDelayMs: 0,
+  maxHeapUsedBytes: 0,
+  maxStoreLatencyMs: 0,
+  storeProbe: async () => undefined,
+  retryAfterSeconds: () => 30,
+};
+
 export async function registerOpampRoute(app: FastifyInstance, options: OpampRouteOptions): Promise<void> {
   const { store, maxMessageBytes, maxResponseBytes } = options;
 
@@ -184,7 +205,10 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxMessageBytes }, (_request, body, done) => {
       done(null, body);
     });
-    scope.setErrorHandler((error, request, reply) => sendError(request, reply, fromFastifyError(error)));
+    scope.setErrorHandler((error, request, reply) => {
+      const known = request.opampInstanceUid === undefined ? undefined : uidFromString(request.opampInstanceUid);
+      return sendError(request, reply, fromFastifyError(error), known);
+    });
     // Checked before the body is read, so a wrong type is a 415 whatever the body's size, and
     // a stopping server answers in OpAMP's terms so that agents retry later.
     scope.addHook('onRequest', async (request, reply) => {
@@ -206,27 +230,41 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
       }
     });
 
-    scope.post(OPAMP_PATH, async (request, reply) => {
-      let uid: Uint8Array | undefined;
-      try {
+    await registerThrottling(scope, options.throttle ?? NO_THROTTLING, async (route) => {
+      // Decoded before the handler so that the per-agent rate limit can key on the uid.
+      route.addHook('preHandler', async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const bytes = inflate(raw, request.headers['content-encoding'], maxMessageBytes);
-        let message;
         try {
-          message = decodeAgentToServer(bytes);
+          request.body = decodeAgentToServer(bytes);
         } catch (error) {
           throw new ServerError('BAD_PROTOBUF', `the body is not a valid AgentToServer: ${(error as Error).message}`);
         }
+        const decodedUid = (request.body as AgentToServer).instanceUid;
+        if (decodedUid?.byteLength === 16) request.opampInstanceUid = uidToString(decodedUid);
+      });
+      route.post(OPAMP_PATH, async (request, reply) => {
+      let uid: Uint8Array | undefined;
+      try {
+        const message = request.body as AgentToServer;
         if (message.instanceUid?.byteLength === 16) uid = message.instanceUid;
         const stored = uid ? await storeCall(() => store.getAgent(uidToString(uid!))) : undefined;
         const baseUrl = baseUrlOf(request, options);
         const offers = options.offers;
         const nowMs = options.now?.() ?? Date.now();
+        const rollouts = options.rollouts;
+        const assignment = rollouts && uid
+          ? await storeCall(() => rollouts.decide(
+              uidToString(uid!),
+              message.agentDescription ? descriptionToRecord(message.agentDescription) : stored?.description,
+              Number(message.capabilities ?? 0) || stored?.capabilities || 0,
+            ))
+          : undefined;
         const result = handlePoll(stored, message, {
           nowMs,
           offlineAfterMs: options.offlineAfterMs,
           generateInstanceUid: newInstanceUid,
-          offerFor: offers ? (record) => offers.offerFor(record, baseUrl) : () => undefined,
+          offerFor: offers ? (record) => offers.offerFor(record, baseUrl, assignment?.decision) : () => undefined,
         });
         await storeCall(() => store.putAgent(result.record, result.durable));
         const removed = result.removeInstanceUid;
@@ -236,6 +274,7 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
         const record = result.record;
         const changes = packageStatusChanges(record.instanceUid, previous?.packageStatuses, record.packageStatuses, nowMs);
         if (changes.length > 0) await storeCall(() => store.addPackageStatusChanges(changes));
+        if (rollouts && assignment) await storeCall(() => rollouts.record(assignment, previous, record, result.offerSent));
         const available = result.response.packagesAvailable;
         const headersFor = options.downloadHeaders;
         if (available && headersFor) {
@@ -254,6 +293,7 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
       } catch (error) {
         return sendError(request, reply, asServerError(error), uid);
       }
+      });
     });
   });
 }

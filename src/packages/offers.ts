@@ -7,6 +7,7 @@ import { attributeText } from '../opamp/attributes';
 import type { PackagesAvailable } from '../opamp/codec';
 import type { Offer } from '../opamp/handler';
 import type { OfferProvider } from '../opamp/transport';
+import type { OfferDecision } from '../rollouts/types';
 import type { AgentDescriptionRecord, AgentRecord } from '../store/types';
 import type { Catalog, CatalogEntry } from './catalog';
 
@@ -45,14 +46,18 @@ function lengthPrefixed(hash: ReturnType<typeof createHash>, bytes: Uint8Array |
 /**
  * PackageAvailable.hash: over name, type, version, content hash and signature. Not over the
  * URL or any header, so one artifact hashes the same on every instance and for every agent.
+ * A retry generation above 0 is hashed too: the supervisor never retries a package hash that
+ * failed, so a rollout's retry must offer the same file under a new hash.
  */
-export function packageHash(name: string, version: string, contentHash: Uint8Array, signature: Uint8Array): Buffer {
+export function packageHash(name: string, version: string, contentHash: Uint8Array, signature: Uint8Array, generation = 0): Buffer {
   const hash = createHash('sha256');
   lengthPrefixed(hash, name);
   lengthPrefixed(hash, String(TOP_LEVEL));
   lengthPrefixed(hash, version);
   lengthPrefixed(hash, contentHash);
   lengthPrefixed(hash, signature);
+  // Generation 0 adds nothing, so first offers hash as they always did.
+  if (generation > 0) lengthPrefixed(hash, `retry ${generation}`);
   return hash.digest();
 }
 
@@ -75,17 +80,31 @@ export class PreparedPackage {
   readonly hash: Buffer;
   readonly allPackagesHash: Buffer;
   readonly allPackagesHashHex: string;
+  readonly generation: number;
   private readonly byBaseUrl = new Map<string, Offer>();
+  private readonly byGeneration = new Map<number, PreparedPackage>();
 
-  constructor(entry: CatalogEntry, signatureFormat: 'cosign' | 'bundle') {
+  constructor(entry: CatalogEntry, signatureFormat: 'cosign' | 'bundle', generation = 0) {
     this.entry = entry;
+    this.generation = generation;
     this.version = new semver.SemVer(entry.version);
     this.wireVersion = `v${entry.version}`;
     const wire = entry.signature?.wireSignatures;
     this.signature = (signatureFormat === 'bundle' ? wire?.bundle : wire?.cosign) ?? Buffer.alloc(0);
-    this.hash = packageHash('', this.wireVersion, entry.sha256, this.signature);
+    this.hash = packageHash('', this.wireVersion, entry.sha256, this.signature, generation);
     this.allPackagesHash = allPackagesHash([{ name: '', hash: this.hash }]);
     this.allPackagesHashHex = this.allPackagesHash.toString('hex');
+  }
+
+  /** The same artifact under a retry generation's hash (retries are few, so kept). */
+  withGeneration(generation: number, signatureFormat: 'cosign' | 'bundle'): PreparedPackage {
+    if (generation === this.generation) return this;
+    let variant = this.byGeneration.get(generation);
+    if (variant === undefined) {
+      variant = new PreparedPackage(this.entry, signatureFormat, generation);
+      this.byGeneration.set(generation, variant);
+    }
+    return variant;
   }
 
   /** The offer with absolute download URLs for one base URL (a handful exist per deployment). */
@@ -165,7 +184,44 @@ export class OfferBook implements OfferProvider {
     return chosen;
   }
 
-  offerFor(record: AgentRecord, baseUrl: string): Offer | undefined {
+  /** Whether any offerable artifact has this version (a rollout must name one). */
+  hasVersion(version: string): boolean {
+    for (const list of this.index.values()) if (list.some((item) => item.version.compare(version) === 0)) return true;
+    return false;
+  }
+
+  /** The artifact of this exact version for the agent's platform, whatever the agent runs. */
+  artifactFor(description: AgentDescriptionRecord | undefined, version: string): PreparedPackage | undefined {
+    const platform = agentPlatform(description);
+    if (platform.os === undefined || platform.arch === undefined) return undefined;
+    return this.index.get(`${platform.distribution}/${platform.os}/${platform.arch}`)?.find((item) => item.version.compare(version) === 0);
+  }
+
+  /** Hex of the package hash a rollout's offer of this version carries for this generation ('' when none). */
+  offeredHashHex(description: AgentDescriptionRecord | undefined, version: string, generation: number): string {
+    return this.artifactFor(description, version)?.withGeneration(generation, this.options.signatureFormat).hash.toString('hex') ?? '';
+  }
+
+  /**
+   * What a rollout offers this agent: its version for the agent's platform under the member's
+   * retry generation; never the version it runs, and a lower one only with allowDowngrade.
+   */
+  rolloutPackageFor(record: AgentRecord, version: string, generation: number, allowDowngrade: boolean): PreparedPackage | undefined {
+    const chosen = this.artifactFor(record.description, version);
+    if (chosen === undefined) return undefined;
+    const current = agentPlatform(record.description).version;
+    if (current !== undefined) {
+      const order = chosen.version.compare(current);
+      if (order === 0 || (order < 0 && !allowDowngrade)) return undefined;
+    }
+    return chosen.withGeneration(generation, this.options.signatureFormat);
+  }
+
+  offerFor(record: AgentRecord, baseUrl: string, decision: OfferDecision = { kind: 'default' }): Offer | undefined {
+    if (decision.kind === 'hold') return undefined;
+    if (decision.kind === 'offer') {
+      return this.rolloutPackageFor(record, decision.version, decision.generation, decision.allowDowngrade)?.offerAt(baseUrl);
+    }
     return this.packageFor(record)?.offerAt(baseUrl);
   }
 }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors';
+import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
 import type {
   AgentCount,
   AgentFilter,
@@ -16,7 +17,7 @@ import type {
   StoredAgentKey,
 } from './types';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 /** Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. */
 const BATCH_CHUNK_ROWS = 250;
 /** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
@@ -49,6 +50,7 @@ const MIGRATIONS: string[] = [
   // Every poll moves last_seen_ms; keeping it indexed made each batched write cost several
   // times more, for the benefit of rare listings that scan the table quickly anyway.
   `DROP INDEX IF EXISTS agents_last_seen;`,
+  ROLLOUT_TABLES,
 ];
 
 /** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
@@ -389,6 +391,11 @@ export class SqliteStore implements AgentStore {
 
   async deleteAgentKey(name: string): Promise<boolean> {
     return this.statements.deleteKey.run(name).changes > 0;
+  }
+
+  /** The open database, for stores of other tables on the same file (rollouts). */
+  get handle(): Database.Database {
+    return this.database;
   }
 
   async flush(): Promise<void> {

@@ -27,7 +27,12 @@ export function temporaryDirectory(prefix = 'opamp-test-'): string {
 /** Config as `serve` would resolve it from these flags, on port 0 and a fresh data dir. */
 export function testConfig(flags: Record<string, string | boolean> = {}): ServeConfig {
   return resolveConfig({
-    flags: { port: '0', 'data-dir': temporaryDirectory(), 'log-level': 'silent', ...flags },
+    // Shedding off unless a test asks: most tests poll one agent far faster than agents do, and
+    // the test's own work (signing, building tarballs) shares the server's event loop.
+    flags: {
+      port: '0', 'data-dir': temporaryDirectory(), 'log-level': 'silent', 'rate-limit-per-agent': 'off',
+      'overload-event-loop-delay': 'off', 'overload-heap-used': 'off', 'overload-store-latency': 'off', ...flags,
+    },
     env: {},
   });
 }
