@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
 import type {
   AgentCount,
@@ -20,6 +21,8 @@ import type {
 const SCHEMA_VERSION = 4;
 /** Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. */
 const BATCH_CHUNK_ROWS = 250;
+/** How often the worker copies the write-ahead log into the database file. */
+const CHECKPOINT_INTERVAL_MS = 500;
 /** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
 const HISTORY_PER_AGENT = 100;
 
@@ -115,6 +118,7 @@ export class SqliteStore implements AgentStore {
   private readonly onError: (error: unknown) => void;
   private durable = new Map<string, { record: AgentRecord; resolve: () => void; reject: (error: unknown) => void }>();
   private durableScheduled = false;
+  private readonly checkpointer: Checkpointer;
 
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
@@ -124,6 +128,8 @@ export class SqliteStore implements AgentStore {
       this.database.pragma('journal_mode = WAL');
       this.database.pragma('synchronous = NORMAL');
       this.database.pragma('busy_timeout = 5000');
+      // Checkpoints run in a worker (sqlite-checkpointer.ts), never inside a poll's write.
+      this.database.pragma('wal_autocheckpoint = 0');
       this.migrate();
     } catch (error) {
       throw new ServerError('STORE_FAILURE', `cannot open the SQLite store at ${file}: ${(error as Error).message}`, {
@@ -181,6 +187,7 @@ export class SqliteStore implements AgentStore {
     };
     this.onError = options.onError ?? (() => undefined);
     this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
+    this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
     this.timer.unref();
   }
 
@@ -407,6 +414,9 @@ export class SqliteStore implements AgentStore {
     this.writeAll();
     this.closed = true;
     clearInterval(this.timer);
+    await this.checkpointer.stop();
+    // One last full checkpoint, so the database file alone holds everything.
+    this.database.pragma('wal_checkpoint(TRUNCATE)');
     this.database.close();
   }
 }
