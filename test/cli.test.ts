@@ -91,7 +91,10 @@ t.test('SIGTERM flushes batched writes and a restart keeps every agent', async (
   const agents = [uid(300), uid(301), uid(302)];
   for (const agent of agents) await poll(first.url, { instanceUid: agent, sequenceNum: 0, capabilities: 1 });
   // Sequence-only polls are batched writes: only a clean stop writes them.
-  for (const agent of agents) await poll(first.url, { instanceUid: agent, sequenceNum: 1, capabilities: 1 });
+  for (const agent of agents) {
+    const answer = await poll(first.url, { instanceUid: agent, sequenceNum: 1, capabilities: 1 });
+    t.equal(answer.status, 200, 'the sequence-only poll is applied');
+  }
   t.equal(await first.stop('SIGTERM'), 0, 'exit status 0 on SIGTERM');
 
   const second = await startServeProcess(['--data-dir', dataDir]);

@@ -29,6 +29,9 @@ export interface ThrottleOptions {
   retryAfterSeconds: () => number;
 }
 
+/** How long after start a slow event loop is not taken for overload. */
+const STARTUP_GRACE_MS = 10_000;
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Canonical uid of the agent, once the body is decoded; the per-agent limit keys on it. */
@@ -77,12 +80,16 @@ export async function registerThrottling(
           },
         }
       : {};
+    const startedAt = performance.now();
     await scope.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       maxHeapUsedBytes: options.maxHeapUsedBytes,
       ...storeCheck,
       // Async, so the refusal reaches the route's error handler and is answered as a ServerToAgent.
       pressureHandler: async (_request, _reply, type) => {
+        // Start-up itself (loading modules, compiling schemas, the first catalog scan) blocks the
+        // loop for a moment; that is not overload, and shedding the first polls would be wrong.
+        if (type === 'eventLoopDelay' && performance.now() - startedAt < STARTUP_GRACE_MS) return;
         throw new ServerError('OVERLOADED', `the server is overloaded (${type}); retry later`, {
           retryAfterSeconds: options.retryAfterSeconds(),
         });
