@@ -19,6 +19,7 @@ export class Metrics {
   private readonly verificationFailures: Counter<'code'>;
   private readonly requestSeconds: Histogram<'method' | 'route' | 'status_code'>;
   private readonly storeSeconds: Histogram<'operation'>;
+  private readonly requestChildren = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
   readonly observer: PollObserver;
 
   constructor() {
@@ -61,15 +62,27 @@ export class Metrics {
   /** The store with every call timed. */
   instrumentStore(store: AgentStore): AgentStore {
     const histogram = this.storeSeconds;
+    // One labelled child per operation, made once: labelling on every call hashes the labels
+    // again, and this runs twice per poll.
+    const wrapped = new Map<string, (...args: unknown[]) => Promise<unknown>>();
     return new Proxy(store, {
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
         if (typeof value !== 'function' || typeof property !== 'string') return value;
-        return (...args: unknown[]) => {
-          const stop = histogram.startTimer({ operation: property });
-          // Every store method returns a promise (the contract is asynchronous).
-          return (value.apply(target, args) as Promise<unknown>).finally(stop);
-        };
+        let method = wrapped.get(property);
+        if (method === undefined) {
+          const child = histogram.labels({ operation: property });
+          method = (...args: unknown[]) => {
+            const started = performance.now();
+            // Every store method returns a promise (the contract is asynchronous).
+            const result = value.apply(target, args) as Promise<unknown>;
+            const stop = () => child.observe((performance.now() - started) / 1000);
+            result.then(stop, stop);
+            return result;
+          };
+          wrapped.set(property, method);
+        }
+        return method;
       },
     });
   }
@@ -121,7 +134,14 @@ export class Metrics {
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const code = String(reply.statusCode);
-      this.requestSeconds.observe({ method: request.method, route, status_code: code }, reply.elapsedTime / 1000);
+      const key = `${request.method} ${route} ${code}`;
+      let child = this.requestChildren.get(key);
+      if (child === undefined) {
+        // Bounded: methods, routes and status codes are few.
+        child = this.requestSeconds.labels({ method: request.method, route, status_code: code });
+        this.requestChildren.set(key, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
       if (route !== DOWNLOAD_ROUTE) return;
       this.downloads.inc({ code });
       if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206)) {
