@@ -15,7 +15,7 @@ import type { ServerKind, ServerProcessOptions } from './server-process';
 /** Any 32 bytes: without an offer the server only stores what agents report. */
 const NO_OFFER_HASH = Buffer.alloc(32, 0xab);
 
-interface Measured {
+export interface Measured {
   load: WrkResult;
   cpuMicrosPerPoll: number;
   residentMegabytes: number;
@@ -34,7 +34,7 @@ async function measure(server: ServerUnderTest, bodiesDirectory: string, setting
   return { load, cpuMicrosPerPoll: (after.cpuMicros - before.cpuMicros) / load.requests, residentMegabytes: residentMegabytes(server.pid) };
 }
 
-async function measureServer(kind: ServerKind, options: ServerProcessOptions, bodiesDirectory: string, settings: Settings): Promise<Measured> {
+export async function measureServer(kind: ServerKind, options: ServerProcessOptions, bodiesDirectory: string, settings: Settings): Promise<Measured> {
   const server = await ServerUnderTest.start(kind, options);
   try {
     return await measure(server, bodiesDirectory, settings);
@@ -44,7 +44,7 @@ async function measureServer(kind: ServerKind, options: ServerProcessOptions, bo
 }
 
 const dataDirectory = (settings: Settings, name: string): string => fs.mkdtempSync(path.join(settings.scratch, `${name}-`));
-const range = (count: number, step = 1): number[] => Array.from({ length: count }, (_, index) => index * step);
+export const range = (count: number, step = 1): number[] => Array.from({ length: count }, (_, index) => index * step);
 
 export async function pollPath(settings: Settings): Promise<Section> {
   const bodies = writeBodies(

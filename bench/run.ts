@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { downloads } from './downloads';
 import { offers } from './offers';
 import { fleetScale, openLoop, pollPath } from './polls';
+import { postgresRows, postgresUrl } from './postgres';
 import { coreCount, cpuModel } from './proc';
 import { settingsFrom } from './settings';
 import { printTable, type Section } from './table';
@@ -54,6 +55,9 @@ async function main(): Promise<number> {
     const directory = fleetDirectory;
     await part('open loop', () => openLoop(settings, directory));
   }
+  const databaseUrl = postgresUrl();
+  if (databaseUrl !== undefined) await part('PostgreSQL store', () => postgresRows(settings, databaseUrl));
+  else progress('PostgreSQL rows skipped: set OPAMP_BENCH_POSTGRES_URL to a database to include them');
   await part('offers', () => offers(settings));
   await part('downloads', () => downloads(settings));
 

@@ -14,10 +14,9 @@ import { Metrics } from './metrics';
 import { registerOpampRoute, type OfferProvider } from './opamp/transport';
 import { registerDownloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
-import { openStore } from './store/open';
+import { openRolloutStore, openStore } from './store/open';
 import type { AgentStore } from './store/types';
 import { RolloutService } from './rollouts/service';
-import { sqliteRolloutStore } from './store/sqlite-rollouts';
 
 /** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -38,8 +37,8 @@ export interface BuiltApp {
   routes: Array<{ method: string; url: string; schema: unknown }>;
   /** Forgets agents unseen for --forget-agents-after now (it also runs on a timer). */
   forgetStaleAgents(): Promise<number>;
-  /** Rollouts (absent on a store without a rollout store yet); tests call tick() to evaluate now. */
-  rollouts: RolloutService | undefined;
+  /** Rollouts, on the same store as the agents; tests call tick() to evaluate now. */
+  rollouts: RolloutService;
 }
 
 export interface BuildOptions {
@@ -111,15 +110,14 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   app.addHook('preClose', async () => {
     closing = true;
   });
-  const rolloutStore = sqliteRolloutStore(store);
-  const rollouts = rolloutStore && new RolloutService({
-    store: rolloutStore, agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
+  const rollouts = new RolloutService({
+    store: openRolloutStore(store), agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
     refreshMs: options.rolloutRefreshMs ?? 1000, logger,
   });
-  await rollouts?.start();
+  await rollouts.start();
   app.addHook('onClose', async () => {
     clearInterval(sweep);
-    rollouts?.stop();
+    rollouts.stop();
     agentKeys.close();
     adminKeys.close();
     await packages?.catalog.close();

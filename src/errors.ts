@@ -22,7 +22,6 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'STORE_FAILURE'
   | 'VERSION_NOT_IN_CATALOG'
-  | 'NOT_SUPPORTED'
   | 'INTERNAL';
 
 /** ServerErrorResponseType numbers from the OpAMP proto. */
@@ -54,8 +53,6 @@ export const errorTable: Record<ErrorCode, ErrorMapping> = {
   STORE_FAILURE: { httpStatus: 503, opampType: OpampErrorType.Unavailable },
   // A rollout may only name a version the catalog verified and can offer.
   VERSION_NOT_IN_CATALOG: { httpStatus: 422, opampType: OpampErrorType.BadRequest },
-  // A feature the configured store does not provide yet (rollouts on PostgreSQL).
-  NOT_SUPPORTED: { httpStatus: 501, opampType: OpampErrorType.Unknown },
   INTERNAL: { httpStatus: 500, opampType: OpampErrorType.Unknown },
 };
 

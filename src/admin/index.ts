@@ -22,8 +22,7 @@ export interface AdminOptions {
   now: () => number;
   version: string;
   document?: AdminDocument;
-  /** Absent when the store has no rollout store: rollout routes then answer 501. */
-  rollouts?: RolloutService;
+  rollouts: RolloutService;
 }
 
 /** A route of the admin API: the document's method and path, and what answers it. */

@@ -125,10 +125,7 @@ export function memberView(member: RolloutMember) {
 }
 
 export function rolloutRoutes(options: AdminOptions & { callerOf(request: FastifyRequest): string }): AdminRoute[] {
-  const service = (): RolloutService => {
-    if (options.rollouts === undefined) throw new ServerError('NOT_SUPPORTED', 'rollouts need the embedded SQLite store for now');
-    return options.rollouts;
-  };
+  const service = (): RolloutService => options.rollouts;
   const inCatalog = (version: string): boolean => options.packages?.offers.hasVersion(version) ?? false;
   const find = async (request: FastifyRequest): Promise<RolloutRecord> => {
     const { id } = request.params as { id: string };
@@ -223,8 +220,7 @@ export function rolloutRoutes(options: AdminOptions & { callerOf(request: Fastif
 }
 
 /** GET /agents/{uid}'s part: which rollout applies (null: the --offer default) and the state history. */
-export async function agentRolloutView(rollouts: RolloutService | undefined, record: AgentRecord) {
-  if (rollouts === undefined) return { rollout: null, rolloutHistory: [] };
+export async function agentRolloutView(rollouts: RolloutService, record: AgentRecord) {
   const { rollout, member, history } = await rollouts.agentRollout(record);
   return {
     rollout: rollout === undefined

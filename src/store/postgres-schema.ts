@@ -47,6 +47,45 @@ export const MIGRATIONS: string[] = [
                            THEN attributes -> 'identifying' -> key
                            ELSE attributes -> 'nonIdentifying' -> key END AS value) AS picked
      $$;`,
+  // 2: rollouts, as in the SQLite store (sqlite-rollout-schema.ts). `position` keeps the order
+  // of creation for rollouts made in the same millisecond, as SQLite's rowid does.
+  `CREATE TABLE rollouts (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     position BIGSERIAL NOT NULL,
+     created_ms BIGINT NOT NULL,
+     updated_ms BIGINT NOT NULL,
+     status TEXT NOT NULL,
+     reason TEXT,
+     resumed_ms BIGINT,
+     spec TEXT NOT NULL
+   );
+   CREATE TABLE rollout_waves (
+     rollout_id TEXT COLLATE "C" NOT NULL,
+     wave INTEGER NOT NULL,
+     opened_ms BIGINT,
+     admitted INTEGER NOT NULL,
+     PRIMARY KEY (rollout_id, wave)
+   );
+   CREATE TABLE rollout_members (
+     rollout_id TEXT COLLATE "C" NOT NULL,
+     instance_uid TEXT COLLATE "C" NOT NULL,
+     wave INTEGER NOT NULL,
+     not_before_ms BIGINT NOT NULL,
+     generation INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     state_ms BIGINT NOT NULL,
+     from_version TEXT NOT NULL,
+     detail TEXT NOT NULL,
+     PRIMARY KEY (rollout_id, instance_uid)
+   );
+   CREATE INDEX rollout_members_state ON rollout_members (rollout_id, state, state_ms);
+   CREATE TABLE rollout_state_history (
+     id BIGSERIAL PRIMARY KEY,
+     instance_uid TEXT COLLATE "C" NOT NULL,
+     at_ms BIGINT NOT NULL,
+     change TEXT NOT NULL
+   );
+   CREATE INDEX rollout_state_history_agent ON rollout_state_history (instance_uid, id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

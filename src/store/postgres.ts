@@ -114,6 +114,11 @@ export class PostgresStore implements AgentStore {
     }
   }
 
+  /** The pool, for the rollout store that shares this database (postgres-rollouts.ts). */
+  get handle(): Pool {
+    return this.pool;
+  }
+
   private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {

@@ -12,8 +12,6 @@ import type {
   UpgradeStateChange,
 } from '../rollouts/types';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
-import { SqliteStore } from './sqlite';
-import type { AgentStore } from './types';
 
 /** State-change rows kept per agent, like the package status history. */
 const HISTORY_PER_AGENT = 100;
@@ -244,10 +242,4 @@ export class SqliteRolloutStore implements RolloutStore {
   async listStateChanges(instanceUid: string, limit: number): Promise<UpgradeStateChange[]> {
     return this.statements.listHistory.all(instanceUid, limit).map((row) => JSON.parse(row.change) as UpgradeStateChange);
   }
-}
-
-/** The rollout store beside an agent store, when that store is the embedded SQLite one. */
-export function sqliteRolloutStore(store: AgentStore): RolloutStore | undefined {
-  // instanceof sees through the metrics proxy, which forwards prototype lookups to the store.
-  return store instanceof SqliteStore ? new SqliteRolloutStore(store.handle) : undefined;
 }

@@ -15,6 +15,8 @@ import { startProxy, type Proxy } from './proxy';
 /** Well below the poll interval, as 1 s is below the agents' 30 s in production. */
 const WRITE_BATCH_MS = 50;
 const POLL_INTERVAL_MS = 150;
+/** Instances reread rollouts every second (the service's default); this leaves room for one slow read. */
+const ROLLOUT_REFRESH_SLACK_MS = 2500;
 
 async function releaseDirectory(): Promise<string> {
   const directory = temporaryDirectory('opamp-multi-');
@@ -112,4 +114,77 @@ if (POSTGRES_URL === undefined) {
     const body = (await listing.json()) as { agents: unknown[] };
     t.equal(body.agents.length, open.length + 3 + 1 + acceptedBeforeReload, 'both instances wrote to one fleet');
   });
+
+  t.test('a rollout across two instances: one wave share, one upgrade state, one pause', async (t) => {
+    const schema = await ownSchema(t, 'multi_rollout');
+    const directory = await releaseDirectory();
+    const proxy = await startProxy([]);
+    t.teardown(() => proxy.close());
+    // No --offer: only the rollout offers anything, so every offer counted here is the rollout's.
+    const args = [
+      '--store', schemaUrl(schema), '--write-batch-ms', String(WRITE_BATCH_MS), '--packages-dir', directory,
+      '--allow-unsigned', '--trusted-root-refresh', 'false', '--public-url', proxy.url,
+    ];
+    const instances: ServeProcess[] = await Promise.all([startServeProcess(args), startServeProcess(args)]);
+    t.teardown(() => Promise.all(instances.map((instance) => instance.stop())));
+    proxy.backends = instances.map((instance) => instance.url);
+    const admin = async (instance: number, method: string, route: string, body?: unknown) => {
+      const answer = await fetch(`${instances[instance]!.url}${route}`, {
+        method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: answer.status, body: (await answer.json()) as RolloutView };
+    };
+
+    // Made before any agent is known: every agent is admitted late, by whichever instance it polls,
+    // and the second wave waits an hour, so the first wave's share is all that may upgrade.
+    const created = await admin(0, 'POST', '/api/v1/rollouts', { version: '0.111.0', waves: [{ percent: 30, min_wait_seconds: 3600 }, { percent: 100 }] });
+    t.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    await sleep(ROLLOUT_REFRESH_SLACK_MS);
+    const fleet = Array.from({ length: 20 }, () => new SupervisorAgent({ serverUrl: proxy.url, version: '0.110.0' }));
+    const rounds = async (agents: SupervisorAgent[], count: number): Promise<void> => {
+      for (let round = 0; round < count; round += 1) {
+        // All at once: admissions race between the two instances.
+        await Promise.all(agents.map((agent) => agent.poll()));
+        await sleep(POLL_INTERVAL_MS);
+      }
+    };
+    await rounds(fleet, 8);
+    const upgraded = (agents: SupervisorAgent[]) => agents.filter((agent) => agent.currentVersion === '0.111.0').length;
+    t.equal(upgraded(fleet), 6, 'ceil(30% of 20) upgraded');
+    t.ok(fleet.every((agent) => agent.offersReceived <= 1 && agent.downloads <= 1), 'nobody offered or downloading twice');
+    t.same(fleet.flatMap((agent) => agent.errors), []);
+    await sleep(ROLLOUT_REFRESH_SLACK_MS);
+    const views = await Promise.all([0, 1].map((instance) => admin(instance, 'GET', `/api/v1/rollouts/${id}`)));
+    for (const view of views) {
+      t.same(view.body.waves.map((wave) => wave.agents), [6, 14], 'the waves as one instance would fill them');
+      t.equal(view.body.states.installed, 6, 'installed, as both instances see it');
+      t.equal(view.body.states.scheduled, 14);
+    }
+
+    // A pause decided on the second instance holds on the first within its refresh interval.
+    t.equal((await admin(1, 'POST', `/api/v1/rollouts/${id}/pause`)).status, 200);
+    await sleep(ROLLOUT_REFRESH_SLACK_MS);
+    t.equal((await admin(0, 'GET', `/api/v1/rollouts/${id}`)).body.status, 'paused', 'the first instance sees the pause');
+    const late = Array.from({ length: 10 }, () => new SupervisorAgent({ serverUrl: proxy.url, version: '0.110.0' }));
+    await rounds(late, 4);
+    t.equal(late.reduce((sum, agent) => sum + agent.offersReceived, 0), 0, 'no instance offers anything while paused');
+    t.ok(proxy.log.some((entry) => entry.backend === 0) && proxy.log.some((entry) => entry.backend === 1), 'both instances answered');
+
+    t.equal((await admin(0, 'POST', `/api/v1/rollouts/${id}/resume`)).status, 200);
+    await sleep(ROLLOUT_REFRESH_SLACK_MS);
+    await rounds([...fleet, ...late], 8);
+    t.equal(upgraded([...fleet, ...late]), 9, 'after the resume the first wave fills to ceil(30% of 30)');
+    const after = await admin(1, 'GET', `/api/v1/rollouts/${id}`);
+    t.same(after.body.waves.map((wave) => wave.agents), [9, 21]);
+    t.ok([...fleet, ...late].every((agent) => agent.offersReceived <= 1 && agent.downloads <= 1), 'still nobody offered twice');
+  });
+}
+
+/** The parts of GET /api/v1/rollouts/{id} this test reads. */
+interface RolloutView {
+  id: string;
+  status: string;
+  states: Record<string, number>;
+  waves: Array<{ agents: number }>;
 }

@@ -1,0 +1,293 @@
+// The rollout store on PostgreSQL, sharing the agent store's pool (its tables come from
+// migration 2 in postgres-schema.ts). Several instances write here at once: status changes and
+// transitions are single conditional UPDATEs (PostgreSQL rechecks their WHERE against the row
+// it finally locks), and an admission locks its rollout's wave rows before reading the counts,
+// so no two instances can both see room for one more in the same wave.
+import type { Pool, PoolClient } from 'pg';
+import type {
+  RolloutMember,
+  RolloutRecord,
+  RolloutSpec,
+  RolloutStatus,
+  UpgradeDetail,
+  UpgradeState,
+  UpgradeStateChange,
+} from '../rollouts/types';
+import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
+
+/** State-change rows kept per agent, as in the SQLite store. */
+const HISTORY_PER_AGENT = 100;
+
+/** BIGINT columns arrive as text from pg; they are converted where rows become records. */
+type Big = string;
+
+interface RolloutRow {
+  id: string;
+  created_ms: Big;
+  updated_ms: Big;
+  status: RolloutStatus;
+  reason: string | null;
+  resumed_ms: Big | null;
+  spec: string;
+}
+
+interface WaveRow {
+  rollout_id: string;
+  wave: number;
+  opened_ms: Big | null;
+  admitted: number;
+}
+
+interface MemberRow {
+  rollout_id: string;
+  instance_uid: string;
+  wave: number;
+  not_before_ms: Big;
+  generation: number;
+  state: UpgradeState;
+  state_ms: Big;
+  from_version: string;
+  detail: string;
+}
+
+const MEMBER_COLUMNS = 'rollout_id, instance_uid, wave, not_before_ms, generation, state, state_ms, from_version, detail';
+const WAVE_COLUMNS = 'rollout_id, wave, opened_ms, admitted';
+const ROLLOUT_COLUMNS = 'id, created_ms, updated_ms, status, reason, resumed_ms, spec';
+
+function memberOf(row: MemberRow): RolloutMember {
+  return {
+    rolloutId: row.rollout_id,
+    instanceUid: row.instance_uid,
+    wave: row.wave,
+    notBeforeMs: Number(row.not_before_ms),
+    generation: row.generation,
+    state: row.state,
+    stateAtMs: Number(row.state_ms),
+    fromVersion: row.from_version,
+    detail: JSON.parse(row.detail) as UpgradeDetail,
+  };
+}
+
+function recordOf(row: RolloutRow, waves: WaveRow[]): RolloutRecord {
+  return {
+    id: row.id,
+    spec: JSON.parse(row.spec) as RolloutSpec,
+    status: row.status,
+    reason: row.reason ?? undefined,
+    createdAtMs: Number(row.created_ms),
+    updatedAtMs: Number(row.updated_ms),
+    resumedAtMs: row.resumed_ms === null ? undefined : Number(row.resumed_ms),
+    waves: waves.map((wave) => ({ openedAtMs: wave.opened_ms === null ? undefined : Number(wave.opened_ms), admitted: wave.admitted })),
+  };
+}
+
+/** One statement for any number of members: arrays, not a parameter per value. */
+const INSERT_MEMBERS = `
+  INSERT INTO rollout_members (${MEMBER_COLUMNS})
+  SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::integer[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+  ON CONFLICT DO NOTHING`;
+
+function memberArrays(members: RolloutMember[]): unknown[] {
+  return [
+    members.map((member) => member.rolloutId),
+    members.map((member) => member.instanceUid),
+    members.map((member) => member.wave),
+    members.map((member) => member.notBeforeMs),
+    members.map((member) => member.generation),
+    members.map((member) => member.state),
+    members.map((member) => member.stateAtMs),
+    members.map((member) => member.fromVersion),
+    members.map((member) => JSON.stringify(member.detail)),
+  ];
+}
+
+/** Appends changes in the given order and keeps the newest HISTORY_PER_AGENT per agent. */
+async function addHistory(client: PoolClient, changes: UpgradeStateChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  await client.query(
+    `INSERT INTO rollout_state_history (instance_uid, at_ms, change)
+     SELECT change.uid, change.at, change.text
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS change (uid, at, text, position)
+      ORDER BY change.position`,
+    [changes.map((change) => change.instanceUid), changes.map((change) => change.atMs), changes.map((change) => JSON.stringify(change))],
+  );
+  await client.query(
+    `DELETE FROM rollout_state_history AS history
+      USING unnest($1::text[]) AS agent (uid)
+      WHERE history.instance_uid = agent.uid AND history.id <= (
+        SELECT id FROM rollout_state_history WHERE instance_uid = agent.uid ORDER BY id DESC LIMIT 1 OFFSET $2)`,
+    [[...new Set(changes.map((change) => change.instanceUid))], HISTORY_PER_AGENT],
+  );
+}
+
+export class PostgresRolloutStore implements RolloutStore {
+  private readonly pool: Pool;
+
+  constructor(pool: Pool) {
+    this.pool = pool;
+  }
+
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async createRollout(rollout: RolloutRecord, members: RolloutMember[]): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query(
+        'INSERT INTO rollouts (id, created_ms, updated_ms, status, reason, spec) VALUES ($1, $2, $3, $4, $5, $6)',
+        [rollout.id, rollout.createdAtMs, rollout.updatedAtMs, rollout.status, rollout.reason ?? null, JSON.stringify(rollout.spec)],
+      );
+      await client.query(
+        `INSERT INTO rollout_waves (${WAVE_COLUMNS})
+         SELECT $1::text, wave.position - 1, wave.opened, wave.admitted
+           FROM unnest($2::bigint[], $3::integer[]) WITH ORDINALITY AS wave (opened, admitted, position)`,
+        [rollout.id, rollout.waves.map((wave) => wave.openedAtMs ?? null), rollout.waves.map((wave) => wave.admitted)],
+      );
+      if (members.length > 0) await client.query(INSERT_MEMBERS, memberArrays(members));
+      await addHistory(client, members.map((member) => ({
+        instanceUid: member.instanceUid, rolloutId: member.rolloutId, atMs: member.stateAtMs,
+        fromState: undefined, toState: member.state, detail: member.detail,
+      })));
+    });
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    const rollout = await this.pool.query<RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1`, [id]);
+    const row = rollout.rows[0];
+    if (row === undefined) return undefined;
+    const waves = await this.pool.query<WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave`, [id]);
+    return recordOf(row, waves.rows);
+  }
+
+  async listRollouts(): Promise<RolloutRecord[]> {
+    // Waves first: a rollout created between the two reads then shows no waves for one refresh
+    // at most, rather than a wave list belonging to nothing.
+    const waveRows = await this.pool.query<WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves ORDER BY rollout_id, wave`);
+    const rollouts = await this.pool.query<RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_ms DESC, position DESC`);
+    const waves = new Map<string, WaveRow[]>();
+    for (const row of waveRows.rows) {
+      const list = waves.get(row.rollout_id) ?? [];
+      list.push(row);
+      waves.set(row.rollout_id, list);
+    }
+    return rollouts.rows.map((row) => recordOf(row, waves.get(row.id) ?? []));
+  }
+
+  async setRolloutStatus(id: string, from: RolloutStatus[], to: RolloutStatus, reason: string | undefined, atMs: number): Promise<boolean> {
+    // One statement: a concurrent change makes PostgreSQL recheck `status = ANY` on the new row.
+    // Leaving a pause for active is a resume: failures before it count as acknowledged.
+    const result = await this.pool.query(
+      `UPDATE rollouts SET status = $1, reason = $2, updated_ms = $3,
+              resumed_ms = CASE WHEN status = 'paused' AND $1 = 'active' THEN $3 ELSE resumed_ms END
+        WHERE id = $4 AND status = ANY($5::text[])`,
+      [to, reason ?? null, atMs, id, from],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async openWave(id: string, wave: number, atMs: number): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE rollout_waves SET opened_ms = $1 WHERE rollout_id = $2 AND wave = $3 AND opened_ms IS NULL',
+      [atMs, id, wave],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async getMember(rolloutId: string, instanceUid: string): Promise<RolloutMember | undefined> {
+    const result = await this.pool.query<MemberRow>(
+      `SELECT ${MEMBER_COLUMNS} FROM rollout_members WHERE rollout_id = $1 AND instance_uid = $2`,
+      [rolloutId, instanceUid],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : memberOf(row);
+  }
+
+  async admitMember(rolloutId: string, instanceUid: string, place: (admitted: number[]) => RolloutMember): Promise<RolloutMember> {
+    return this.transaction(async (client) => {
+      // The wave rows are locked (always in wave order, so two admissions cannot deadlock) before
+      // anything is read: a second admission waits here, then sees this one's member and count.
+      const waves = await client.query<WaveRow>(
+        `SELECT ${WAVE_COLUMNS} FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave FOR UPDATE`,
+        [rolloutId],
+      );
+      const existing = await client.query<MemberRow>(
+        `SELECT ${MEMBER_COLUMNS} FROM rollout_members WHERE rollout_id = $1 AND instance_uid = $2`,
+        [rolloutId, instanceUid],
+      );
+      if (existing.rows[0] !== undefined) return memberOf(existing.rows[0]);
+      const member = place(waves.rows.map((wave) => wave.admitted));
+      await client.query(INSERT_MEMBERS, memberArrays([member]));
+      await client.query('UPDATE rollout_waves SET admitted = admitted + 1 WHERE rollout_id = $1 AND wave = $2', [rolloutId, member.wave]);
+      await addHistory(client, [{
+        instanceUid, rolloutId, atMs: member.stateAtMs, fromState: undefined, toState: member.state, detail: member.detail,
+      }]);
+      return member;
+    });
+  }
+
+  async transitionMember(rolloutId: string, instanceUid: string, transition: Transition): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const result = await client.query(
+        `UPDATE rollout_members SET state = $1, state_ms = $2, detail = $3, generation = coalesce($4, generation)
+          WHERE rollout_id = $5 AND instance_uid = $6 AND state = $7 AND state_ms = $8`,
+        [
+          transition.state, transition.atMs, JSON.stringify(transition.detail), transition.generation ?? null,
+          rolloutId, instanceUid, transition.expectState, transition.expectStateAtMs,
+        ],
+      );
+      const applied = (result.rowCount ?? 0) > 0;
+      if (applied) {
+        await addHistory(client, [{
+          instanceUid, rolloutId, atMs: transition.atMs, fromState: transition.expectState, toState: transition.state, detail: transition.detail,
+        }]);
+      }
+      return applied;
+    });
+  }
+
+  async countMembers(rolloutId: string, sinceMs: number): Promise<MemberCount[]> {
+    const result = await this.pool.query<MemberCount>(
+      `SELECT wave, state, count(*)::integer AS count, (count(*) FILTER (WHERE state_ms > $1))::integer AS recent
+         FROM rollout_members WHERE rollout_id = $2 GROUP BY wave, state ORDER BY wave, state`,
+      [sinceMs, rolloutId],
+    );
+    return result.rows;
+  }
+
+  async queryMembers(rolloutId: string, query: MemberQuery): Promise<RolloutMember[]> {
+    const params: unknown[] = [rolloutId];
+    const clauses = ['rollout_id = $1'];
+    const add = (clause: (placeholder: string) => string, value: unknown): void => {
+      params.push(value);
+      clauses.push(clause(`$${params.length}`));
+    };
+    // An empty list matches nothing, as SQLite's IN (NULL) does.
+    if (query.states !== undefined) add((placeholder) => `state = ANY(${placeholder}::text[])`, query.states);
+    if (query.changedAtOrBeforeMs !== undefined) add((placeholder) => `state_ms <= ${placeholder}`, query.changedAtOrBeforeMs);
+    if (query.instanceUids !== undefined) add((placeholder) => `instance_uid = ANY(${placeholder}::text[])`, query.instanceUids);
+    if (query.afterInstanceUid !== undefined) add((placeholder) => `instance_uid > ${placeholder}`, query.afterInstanceUid);
+    params.push(query.limit);
+    const sql = `SELECT ${MEMBER_COLUMNS} FROM rollout_members WHERE ${clauses.join(' AND ')} ORDER BY instance_uid LIMIT $${params.length}`;
+    const result = await this.pool.query<MemberRow>(sql, params);
+    return result.rows.map(memberOf);
+  }
+
+  async listStateChanges(instanceUid: string, limit: number): Promise<UpgradeStateChange[]> {
+    const result = await this.pool.query<{ change: string }>(
+      'SELECT change FROM rollout_state_history WHERE instance_uid = $1 ORDER BY id DESC LIMIT $2',
+      [instanceUid, limit],
+    );
+    return result.rows.map((row) => JSON.parse(row.change) as UpgradeStateChange);
+  }
+}
