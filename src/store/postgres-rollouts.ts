@@ -13,10 +13,10 @@ import type {
   UpgradeState,
   UpgradeStateChange,
 } from '../rollouts/types';
+import { appendHistory } from './postgres-sql';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
 
 /** State-change rows kept per agent, as in the SQLite store. */
-const HISTORY_PER_AGENT = 100;
 
 /** BIGINT columns arrive as text from pg; they are converted where rows become records. */
 type Big = string;
@@ -101,23 +101,9 @@ function memberArrays(members: RolloutMember[]): unknown[] {
   ];
 }
 
-/** Appends changes in the given order and keeps the newest HISTORY_PER_AGENT per agent. */
-async function addHistory(client: PoolClient, changes: UpgradeStateChange[]): Promise<void> {
-  if (changes.length === 0) return;
-  await client.query(
-    `INSERT INTO rollout_state_history (instance_uid, at_ms, change)
-     SELECT change.uid, change.at, change.text
-       FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS change (uid, at, text, position)
-      ORDER BY change.position`,
-    [changes.map((change) => change.instanceUid), changes.map((change) => change.atMs), changes.map((change) => JSON.stringify(change))],
-  );
-  await client.query(
-    `DELETE FROM rollout_state_history AS history
-      USING unnest($1::text[]) AS agent (uid)
-      WHERE history.instance_uid = agent.uid AND history.id <= (
-        SELECT id FROM rollout_state_history WHERE instance_uid = agent.uid ORDER BY id DESC LIMIT 1 OFFSET $2)`,
-    [[...new Set(changes.map((change) => change.instanceUid))], HISTORY_PER_AGENT],
-  );
+/** Appends changes in the given order and keeps the newest per agent. */
+function addHistory(client: PoolClient, changes: UpgradeStateChange[]): Promise<void> {
+  return appendHistory(client, 'rollout_state_history', changes);
 }
 
 export class PostgresRolloutStore implements RolloutStore {

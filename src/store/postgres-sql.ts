@@ -96,3 +96,33 @@ export function attributesColumn(description: AgentDescriptionRecord | undefined
     nonIdentifying: readableObject(description.nonIdentifying),
   });
 }
+
+/** History rows kept per agent, in every history table: enough to follow a few upgrades. */
+export const HISTORY_PER_AGENT = 100;
+
+/**
+ * Appends history rows in the given order (unnest WITH ORDINALITY keeps it in the ids, which
+ * is the order of listing) and keeps the newest HISTORY_PER_AGENT per agent. `table` is one of
+ * this module's own table names, never input.
+ */
+export async function appendHistory(
+  client: { query(text: string, values: unknown[]): Promise<unknown> },
+  table: 'package_status_history' | 'rollout_state_history',
+  changes: Array<{ instanceUid: string; atMs: number }>,
+): Promise<void> {
+  if (changes.length === 0) return;
+  await client.query(
+    `INSERT INTO ${table} (instance_uid, at_ms, change)
+     SELECT change.uid, change.at, change.text
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS change (uid, at, text, position)
+      ORDER BY change.position`,
+    [changes.map((change) => change.instanceUid), changes.map((change) => change.atMs), changes.map((change) => JSON.stringify(change))],
+  );
+  await client.query(
+    `DELETE FROM ${table} AS history
+      USING unnest($1::text[]) AS agent (uid)
+      WHERE history.instance_uid = agent.uid AND history.id <= (
+        SELECT id FROM ${table} WHERE instance_uid = agent.uid ORDER BY id DESC LIMIT 1 OFFSET $2)`,
+    [[...new Set(changes.map((change) => change.instanceUid))], HISTORY_PER_AGENT],
+  );
+}

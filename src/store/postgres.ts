@@ -9,6 +9,7 @@ import { checkSchemaName, migrate } from './postgres-schema';
 import {
   AGENT_COLUMNS,
   COUNT_BY_STATE_AND_VERSION,
+  appendHistory,
   attributesColumn,
   filterSql,
   recordOfRow,
@@ -24,8 +25,6 @@ import type {
   StoredAgentKey,
 } from './types';
 
-/** History rows kept per agent, as in the SQLite store. */
-const HISTORY_PER_AGENT = 100;
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// URL; a `schema` query parameter names the schema to use. */
@@ -252,21 +251,7 @@ export class PostgresStore implements AgentStore {
   async addPackageStatusChanges(changes: PackageStatusChange[]): Promise<void> {
     if (changes.length === 0) return;
     await this.transaction(async (client) => {
-      // unnest WITH ORDINALITY keeps the given order in the ids, which is the order of listing.
-      await client.query(
-        `INSERT INTO package_status_history (instance_uid, at_ms, change)
-         SELECT change.uid, change.at, change.text
-           FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS change (uid, at, text, position)
-          ORDER BY change.position`,
-        [changes.map((change) => change.instanceUid), changes.map((change) => change.atMs), changes.map((change) => JSON.stringify(change))],
-      );
-      await client.query(
-        `DELETE FROM package_status_history AS history
-          USING unnest($1::text[]) AS agent (uid)
-          WHERE history.instance_uid = agent.uid AND history.id <= (
-            SELECT id FROM package_status_history WHERE instance_uid = agent.uid ORDER BY id DESC LIMIT 1 OFFSET $2)`,
-        [[...new Set(changes.map((change) => change.instanceUid))], HISTORY_PER_AGENT],
-      );
+      await appendHistory(client, 'package_status_history', changes);
     });
   }
 
