@@ -84,6 +84,7 @@ function withDownloadHeaders(
 
 function isProtobuf(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
+  if (contentType === PROTOBUF) return true;
   return contentType.split(';', 1)[0]!.trim().toLowerCase() === PROTOBUF;
 }
 
