@@ -2,8 +2,8 @@
 // selects a catalog entry; the path served is the entry's own, so nothing from the URL ever
 // reaches the filesystem.
 import fs from 'node:fs';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { asServerError } from '../errors';
+import type { FastifyInstance } from 'fastify';
+import { ServerError, asServerError } from '../errors';
 import type { Catalog, CatalogEntry } from './catalog';
 
 export const DOWNLOAD_PREFIX = '/v1/packages';
@@ -32,8 +32,9 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-function notFound(reply: FastifyReply): FastifyReply {
-  return reply.code(404).send({ error: 'no such package in the catalog', code: 'NOT_FOUND' });
+/** Thrown, so the route's error handler answers it through the error table like any refusal. */
+function notFound(): ServerError {
+  return new ServerError('NOT_FOUND', 'no such package in the catalog');
 }
 
 export interface DownloadRouteOptions {
@@ -57,21 +58,21 @@ export async function registerDownloadRoute(app: FastifyInstance, options: Downl
     handler: async (request, reply) => {
       const { sha256, filename } = request.params;
       const entry = /^[0-9a-f]{64}$/.test(sha256) ? catalog.find(sha256, filename) : undefined;
-      if (!entry) return notFound(reply);
+      if (!entry) throw notFound();
       options.authorize?.(request, entry);
 
       let handle: fs.promises.FileHandle;
       try {
         handle = await fs.promises.open(entry.tarballPath, 'r');
       } catch {
-        return notFound(reply);
+        throw notFound();
       }
       const stats = await handle.stat();
       // Replaced on disk since it was hashed: these bytes would not match content_hash.
       if (stats.size !== entry.size) {
         await handle.close();
         void catalog.rescan();
-        return notFound(reply);
+        throw notFound();
       }
       const etag = `"${entry.sha256Hex}"`;
       reply
