@@ -82,6 +82,9 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     loggerInstance: logger as FastifyBaseLogger,
     // A line per poll would drown the log; the OpAMP route logs what matters itself.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: building one costs more than the rest of a poll's logging,
+    // and every line the routes write names the agent (or admin key) itself.
+    childLoggerFactory: (parent) => parent,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     trustProxy: config.trustProxy,
     // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
