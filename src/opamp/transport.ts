@@ -250,7 +250,6 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
         const message = request.body as AgentToServer;
         if (message.instanceUid?.byteLength === 16) uid = message.instanceUid;
         const stored = uid ? await storeCall(() => store.getAgent(uidToString(uid!))) : undefined;
-        const baseUrl = baseUrlOf(request, options);
         const offers = options.offers;
         const nowMs = options.now?.() ?? Date.now();
         const rollouts = options.rollouts;
@@ -265,7 +264,8 @@ export async function registerOpampRoute(app: FastifyInstance, options: OpampRou
           nowMs,
           offlineAfterMs: options.offlineAfterMs,
           generateInstanceUid: newInstanceUid,
-          offerFor: offers ? (record) => offers.offerFor(record, baseUrl, assignment?.decision) : () => undefined,
+          // The base URL is worked out only when an offer is looked up: most polls need none.
+          offerFor: offers ? (record) => offers.offerFor(record, baseUrlOf(request, options), assignment?.decision) : () => undefined,
         });
         await storeCall(() => store.putAgent(result.record, result.durable));
         const removed = result.removeInstanceUid;

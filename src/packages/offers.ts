@@ -23,6 +23,23 @@ export interface AgentPlatform {
   version: string | undefined;
 }
 
+const parsedVersions = new Map<string, SemVer | null>();
+
+/**
+ * A version parsed once: agents report a handful of distinct versions, and parsing one is a
+ * regular-expression match that every poll would otherwise repeat.
+ */
+export function parseVersion(text: string): SemVer | undefined {
+  let parsed = parsedVersions.get(text);
+  if (parsed === undefined) {
+    parsed = semver.parse(text);
+    // Bounded: versions come from agents, so their number is not ours to trust.
+    if (parsedVersions.size >= 4096) parsedVersions.clear();
+    parsedVersions.set(text, parsed);
+  }
+  return parsed ?? undefined;
+}
+
 /** The agent's distribution (service.name) and platform (os.type, host.arch), per semantic conventions. */
 export function agentPlatform(description: AgentDescriptionRecord | undefined): AgentPlatform {
   const os = attributeText(description, 'os.type')?.toLowerCase();
@@ -32,7 +49,7 @@ export function agentPlatform(description: AgentDescriptionRecord | undefined): 
     distribution: attributeText(description, 'service.name') ?? DEFAULT_DISTRIBUTION,
     os,
     arch: arch === undefined ? undefined : ARCH_ALIASES[arch] ?? arch,
-    version: version !== undefined && semver.valid(version) ? version : undefined,
+    version: version !== undefined && parseVersion(version) !== undefined ? version : undefined,
   };
 }
 
@@ -178,9 +195,9 @@ export class OfferBook implements OfferProvider {
     if (platform.os === undefined || platform.arch === undefined) return undefined;
     const candidates = this.index.get(`${platform.distribution}/${platform.os}/${platform.arch}`);
     if (candidates === undefined) return undefined;
-    const chosen = target === 'latest' ? candidates[0] : candidates.find((item) => item.version.compare(target) === 0);
+    const chosen = target === 'latest' ? candidates[0] : candidates.find((item) => item.version.compare(parseVersion(target) ?? target) === 0);
     if (chosen === undefined) return undefined;
-    if (platform.version !== undefined && chosen.version.compare(platform.version) <= 0) return undefined;
+    if (platform.version !== undefined && chosen.version.compare(parseVersion(platform.version) ?? platform.version) <= 0) return undefined;
     return chosen;
   }
 
@@ -211,7 +228,7 @@ export class OfferBook implements OfferProvider {
     if (chosen === undefined) return undefined;
     const current = agentPlatform(record.description).version;
     if (current !== undefined) {
-      const order = chosen.version.compare(current);
+      const order = chosen.version.compare(parseVersion(current) ?? current);
       if (order === 0 || (order < 0 && !allowDowngrade)) return undefined;
     }
     return chosen.withGeneration(generation, this.options.signatureFormat);
