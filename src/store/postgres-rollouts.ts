@@ -13,7 +13,7 @@ import type {
   UpgradeState,
   UpgradeStateChange,
 } from '../rollouts/types';
-import { appendHistory } from './postgres-sql';
+import { appendHistory, inTransaction } from './postgres-sql';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
 
 /** State-change rows kept per agent, as in the SQLite store. */
@@ -113,19 +113,8 @@ export class PostgresRolloutStore implements RolloutStore {
     this.pool = pool;
   }
 
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
   }
 
   async createRollout(rollout: RolloutRecord, members: RolloutMember[]): Promise<void> {

@@ -1,5 +1,6 @@
 // The SQL text of agent listings on PostgreSQL, written to give the very answers the SQLite
 // store gives (the contract suite runs both), and the conversions between rows and records.
+import type { Pool, PoolClient } from 'pg';
 import { ServerError } from '../errors';
 import type { AgentDescriptionRecord, AgentFilter, AgentRecord, AgentState, AttributeValue } from './types';
 
@@ -125,4 +126,20 @@ export async function appendHistory(
         SELECT id FROM ${table} WHERE instance_uid = agent.uid ORDER BY id DESC LIMIT 1 OFFSET $2)`,
     [[...new Set(changes.map((change) => change.instanceUid))], HISTORY_PER_AGENT],
   );
+}
+
+/** Runs `work` in one transaction on a client of its own; rolls back when it throws. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }

@@ -10,6 +10,7 @@ import {
   AGENT_COLUMNS,
   COUNT_BY_STATE_AND_VERSION,
   appendHistory,
+  inTransaction,
   attributesColumn,
   filterSql,
   recordOfRow,
@@ -118,19 +119,8 @@ export class PostgresStore implements AgentStore {
     return this.pool;
   }
 
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
   }
 
   private async writeBatch(records: AgentRecord[]): Promise<void> {
