@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { PostgresStore } from '../../src/store/postgres';
+import { uidToString } from '../../src/opamp/codec';
 import { SqliteStore } from '../../src/store/sqlite';
 import { openRolloutStore } from '../../src/store/open';
 import type { AgentStore } from '../../src/store/types';
@@ -27,8 +28,30 @@ interface Timed {
   ok: boolean;
 }
 
-function canonical(bytes: Buffer): string {
-  return bytes.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+const canonical = uidToString;
+
+/** Lets the burst run for several batch windows, and long enough for arrivals even on a busy machine. */
+async function waitForBurst(arrivals: Array<{ ok: boolean }>): Promise<void> {
+  const startedAtMs = Date.now();
+  const answered = () => arrivals.filter((arrival) => arrival.ok).length;
+  while (Date.now() - startedAtMs < 3 * WRITE_BATCH_MS + 100 || (answered() <= 5 && Date.now() - startedAtMs < 15_000)) {
+    await sleep(50);
+  }
+}
+
+/** Restarts the server on the same data behind the proxy and lets the fleet poll a few rounds. */
+async function restartAndReplay(
+  t: Test,
+  args: string[],
+  proxy: { backends: string[] },
+  fleet: SupervisorAgent[],
+): Promise<Array<{ statuses: number; offers: number }>> {
+  const second = await startServeProcess(args);
+  t.teardown(() => second.stop());
+  proxy.backends = [second.url];
+  const before = fleet.map((agent) => ({ statuses: agent.statusesSent.length, offers: agent.offersReceived }));
+  for (let round = 0; round < 3; round += 1) for (const agent of fleet) await agent.poll();
+  return before;
 }
 
 async function crashAndRestart(t: Test, storeArgs: string[], openDirect: () => Promise<AgentStore>, seedBase: number): Promise<void> {
@@ -75,10 +98,7 @@ async function crashAndRestart(t: Test, storeArgs: string[], openDirect: () => P
     })(),
   ];
   // Long enough for several batch windows, and for enough arrivals even on a busy machine.
-  const burstStartedAtMs = Date.now();
-  while (Date.now() - burstStartedAtMs < 3 * WRITE_BATCH_MS + 100 || (arrivals.filter((arrival) => arrival.ok).length <= 5 && Date.now() - burstStartedAtMs < 15_000)) {
-    await sleep(50);
-  }
+  await waitForBurst(arrivals);
   const killedAtMs = Date.now();
   first.child.kill('SIGKILL');
   killed = true;
@@ -102,11 +122,7 @@ async function crashAndRestart(t: Test, storeArgs: string[], openDirect: () => P
     await store.close();
   }
 
-  const second = await startServeProcess(args);
-  t.teardown(() => second.stop());
-  proxy.backends = [second.url];
-  const before = fleet.map((agent) => ({ statuses: agent.statusesSent.length, offers: agent.offersReceived }));
-  for (let round = 0; round < 3; round += 1) for (const agent of fleet) await agent.poll();
+  const before = await restartAndReplay(t, args, proxy, fleet);
   fleet.forEach((agent, index) => {
     t.equal(agent.downloads, 1, 'not downloaded again');
     t.equal(agent.statusesSent.length, before[index]!.statuses, 'not installed again');
@@ -170,10 +186,7 @@ async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () =
     })(),
   ];
   // Several batch windows, and enough arrivals even on a busy machine.
-  const burstStartedAtMs = Date.now();
-  while (Date.now() - burstStartedAtMs < 3 * WRITE_BATCH_MS + 100 || (arrivals.filter((arrival) => arrival.ok).length <= 5 && Date.now() - burstStartedAtMs < 15_000)) {
-    await sleep(50);
-  }
+  await waitForBurst(arrivals);
   first.child.kill('SIGKILL');
   killed = true;
   await Promise.all(burst);
@@ -199,11 +212,7 @@ async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () =
     await store.close();
   }
 
-  const second = await startServeProcess(args);
-  t.teardown(() => second.stop());
-  proxy.backends = [second.url];
-  const before = fleet.map((agent) => ({ statuses: agent.statusesSent.length, offers: agent.offersReceived }));
-  for (let round = 0; round < 3; round += 1) for (const agent of fleet) await agent.poll();
+  const before = await restartAndReplay(t, args, proxy, fleet);
   fleet.forEach((agent, index) => {
     t.same(agent.errors.filter((error) => error.kind !== 'network' && error.kind !== 'http'), [], 'no server errors');
     t.equal(agent.statusesSent.length, before[index]!.statuses, 'not installed again');
