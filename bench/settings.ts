@@ -5,6 +5,8 @@ import path from 'node:path';
 
 export interface Settings {
   quick: boolean;
+  /** `--only poll,downloads`: run just these parts (names as in the progress lines); empty: all. */
+  only: string[];
   /** Measured seconds of each closed-loop wrk run. */
   seconds: number;
   /** Unrecorded wrk run before each measured one (JIT, connections, page cache). */
@@ -27,8 +29,11 @@ export interface Settings {
 
 export function settingsFrom(argv: string[]): Settings {
   const quick = argv.includes('--quick');
+  const onlyIndex = argv.indexOf('--only');
+  const only = onlyIndex >= 0 ? (argv[onlyIndex + 1] ?? '').split(',').map((name) => name.trim()).filter(Boolean) : [];
   return {
     quick,
+    only,
     seconds: quick ? 3 : 10,
     warmupSeconds: quick ? 1 : 3,
     connections: 32,

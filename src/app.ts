@@ -1,6 +1,7 @@
 // buildApp assembles the server from a resolved configuration: store, package catalog, keys,
 // routes. main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { registerAdminApi } from './admin';
@@ -11,7 +12,9 @@ import { DOWNLOAD_TOKEN_SECRET, DownloadTokens } from './auth/tokens';
 import type { ServeConfig } from './config';
 import { ServerError } from './errors';
 import { Metrics } from './metrics';
-import { registerOpampRoute, type OfferProvider } from './opamp/transport';
+import { createPollService, type OfferProvider } from './opamp/poll';
+import { createThrottle } from './opamp/throttle';
+import { createOpampHandler, isOpampRequest, OPAMP_PATH, registerOpampRoute, type OpampRequestHandler } from './opamp/transport';
 import { registerDownloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
 import { openRolloutStore, openStore } from './store/open';
@@ -77,7 +80,19 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   const tokens = new DownloadTokens({ secret, lifetimeMs: config.downloadTokenLifetime, now });
   logStartupAuth(logger, config, agentKeys, adminKeys);
 
+  // Set once the route is built; until then a poll reaches Fastify, which has no route for it yet.
+  let opamp: OpampRequestHandler | undefined;
   const app: FastifyInstance = Fastify({
+    // Polls go straight to the OpAMP handler on node:http; everything else to Fastify (see
+    // opamp/transport.ts for why).
+    serverFactory: (fastifyHandler) => {
+      const server = http.createServer((request, response) => {
+        if (opamp !== undefined && isOpampRequest(request)) opamp(request, response);
+        else fastifyHandler(request, response);
+      });
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
     // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
     loggerInstance: logger as FastifyBaseLogger,
     // A line per poll would drown the log; the OpAMP route logs what matters itself.
@@ -85,7 +100,6 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     // No child logger per request: building one costs more than the rest of a poll's logging,
     // and every line the routes write names the agent (or admin key) itself.
     childLoggerFactory: (parent) => parent,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     trustProxy: config.trustProxy,
     // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
     return503OnClosing: false,
@@ -127,35 +141,45 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     await store.close();
   });
 
-  await registerOpampRoute(app, {
+  const throttle = await createThrottle(app, {
+    perAgent: config.rateLimitPerAgent,
+    perAddress: config.rateLimitPerAddress,
+    maxEventLoopDelayMs: config.overloadEventLoopDelay,
+    maxHeapUsedBytes: config.overloadHeapUsed,
+    maxStoreLatencyMs: config.overloadStoreLatency,
+    storeProbe: () => store.getAgent('00000000-0000-0000-0000-000000000000'),
+    retryAfterSeconds: retryAfterWithJitter,
+  });
+  const poll = createPollService({
     store,
     offers: options.offers ?? packages?.offers,
     rollouts,
+    offlineAfterMs: config.agentOfflineAfter,
+    downloadHeaders: (instanceUid, sha256Hex) =>
+      agentKeys.enabled ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` } : undefined,
+    observer: metrics.observer,
+    logger,
+    now,
+  });
+  const opampHandler = createOpampHandler({
+    poll,
+    throttle,
     maxMessageBytes: config.maxMessageBytes,
     maxResponseBytes: config.maxResponseBytes,
-    offlineAfterMs: config.agentOfflineAfter,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
     isClosing: () => closing,
     retryAfterSeconds: retryAfterWithJitter,
-    throttle: {
-      perAgent: config.rateLimitPerAgent,
-      perAddress: config.rateLimitPerAddress,
-      maxEventLoopDelayMs: config.overloadEventLoopDelay,
-      maxHeapUsedBytes: config.overloadHeapUsed,
-      maxStoreLatencyMs: config.overloadStoreLatency,
-      storeProbe: () => store.getAgent('00000000-0000-0000-0000-000000000000'),
-      retryAfterSeconds: retryAfterWithJitter,
-    },
-    // With --agent-auth none there is no hook at all: the poll path stays as it was.
+    // With --agent-auth none there is no check at all: the poll path stays as it was.
     authenticate: config.agentAuth === 'none'
       ? undefined
-      : (request) => !agentKeys.enabled || agentKeys.identify(request.headers.authorization) !== undefined,
-    downloadHeaders: (instanceUid, sha256Hex) =>
-      agentKeys.enabled ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` } : undefined,
+      : (authorization) => !agentKeys.enabled || agentKeys.identify(authorization) !== undefined,
     observer: metrics.observer,
-    now,
+    answered: (status, seconds) => metrics.observeRequest('POST', OPAMP_PATH, status, seconds),
+    logger,
   });
+  registerOpampRoute(app, opampHandler);
+  opamp = opampHandler;
   if (packages) {
     await registerDownloadRoute(app, {
       catalog: packages.catalog,

@@ -3,7 +3,7 @@
 // so they are right on every instance sharing a store; everything else counts this instance only.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PollObserver } from './opamp/transport';
+import type { PollObserver } from './opamp/poll';
 import type { Catalog } from './packages/catalog';
 import { DOWNLOAD_PREFIX } from './packages/download';
 import type { AgentStore } from './store/types';
@@ -129,21 +129,25 @@ export class Metrics {
     });
   }
 
-  /** Request latency for every route, and download counts. */
+  /** One answered request's latency. */
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
+    const key = `${method} ${route} ${statusCode}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      // Bounded: methods, routes and status codes are few.
+      child = this.requestSeconds.labels({ method, route, status_code: String(statusCode) });
+      this.requestChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** Request latency for every Fastify route, and download counts. */
   registerHooks(app: FastifyInstance): void {
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      const code = String(reply.statusCode);
-      const key = `${request.method} ${route} ${code}`;
-      let child = this.requestChildren.get(key);
-      if (child === undefined) {
-        // Bounded: methods, routes and status codes are few.
-        child = this.requestSeconds.labels({ method: request.method, route, status_code: code });
-        this.requestChildren.set(key, child);
-      }
-      child.observe(reply.elapsedTime / 1000);
+      this.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
       if (route !== DOWNLOAD_ROUTE) return;
-      this.downloads.inc({ code });
+      this.downloads.inc({ code: String(reply.statusCode) });
       if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206)) {
         this.downloadBytes.inc(Number(reply.getHeader('content-length') ?? 0));
       }

@@ -6,7 +6,7 @@ import semver, { type SemVer } from 'semver';
 import { attributeText } from '../opamp/attributes';
 import type { PackagesAvailable } from '../opamp/codec';
 import type { Offer } from '../opamp/handler';
-import type { OfferProvider } from '../opamp/transport';
+import type { OfferProvider } from '../opamp/poll';
 import type { OfferDecision } from '../rollouts/types';
 import type { AgentDescriptionRecord, AgentRecord } from '../store/types';
 import type { Catalog, CatalogEntry } from './catalog';

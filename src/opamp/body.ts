@@ -1,0 +1,80 @@
+// The bytes of an OpAMP request: media type, content coding, a size-bounded read and a
+// size-bounded gunzip. Each refusal is a ServerError, so the route answers it from the table.
+import type { IncomingMessage } from 'node:http';
+import zlib from 'node:zlib';
+import { ServerError } from '../errors';
+
+export const PROTOBUF = 'application/x-protobuf';
+
+export function isProtobuf(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  if (contentType === PROTOBUF) return true;
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === PROTOBUF;
+}
+
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...parameters] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const quality = parameters.map((parameter) => parameter.trim()).find((parameter) => parameter.startsWith('q='));
+    return quality === undefined || Number(quality.slice(2)) > 0;
+  });
+}
+
+/** True for gzip; false for none; a ServerError for any other coding. */
+export function isGzipped(encoding: string | undefined): boolean {
+  if (encoding === undefined) return false;
+  const coding = encoding.trim().toLowerCase();
+  if (coding === 'identity' || coding === '') return false;
+  if (coding === 'gzip' || coding === 'x-gzip') return true;
+  throw new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${coding} is not supported; send gzip or none`);
+}
+
+export function gunzip(body: Buffer, limit: number): Buffer {
+  try {
+    // maxOutputLength stops inflation at the limit, so a gzip bomb costs at most `limit` bytes.
+    return zlib.gunzipSync(body, { maxOutputLength: limit });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ServerError('BODY_TOO_LARGE', `the request body inflates past the limit of ${limit} bytes`);
+    }
+    throw new ServerError('BAD_GZIP', `the request body is not valid gzip: ${(error as Error).message}`);
+  }
+}
+
+function tooLarge(limit: number): ServerError {
+  return new ServerError('BODY_TOO_LARGE', `the request body is over the limit of ${limit} bytes`);
+}
+
+/**
+ * The whole body, or a ServerError once it passes `limit` bytes (at once when Content-Length
+ * says so). A body that stops half way (the client went away) rejects with a plain Error.
+ */
+export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = request.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        request.off('data', onData);
+        // Keep draining so the answer can be written; the route closes the connection after it.
+        request.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', () => {
+      if (size <= limit) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    request.once('error', reject);
+    request.once('close', () => {
+      if (!request.complete) reject(new Error('the client went away before the body ended'));
+    });
+  });
+}
