@@ -2,7 +2,8 @@
 // process (the tests) never share counters. Agent counts are read from the store at scrape time,
 // so they are right on every instance sharing a store; everything else counts this instance only.
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LocalHistogram } from './metrics-histogram';
 import type { PollObserver } from './opamp/poll';
 import type { Catalog } from './packages/catalog';
 import { DOWNLOAD_PREFIX } from './packages/download';
@@ -17,9 +18,8 @@ export class Metrics {
   private readonly downloads: Counter<'code'>;
   private readonly downloadBytes: Counter;
   private readonly verificationFailures: Counter<'code'>;
-  private readonly requestSeconds: Histogram<'method' | 'route' | 'status_code'>;
-  private readonly storeSeconds: Histogram<'operation'>;
-  private readonly requestChildren = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
+  private readonly requestSeconds: LocalHistogram;
+  private readonly storeSeconds: LocalHistogram;
   readonly observer: PollObserver;
 
   constructor() {
@@ -39,20 +39,20 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
-    this.requestSeconds = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request latency by route.',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-      registers,
-    });
-    this.storeSeconds = new Histogram({
-      name: 'opamp_store_operation_duration_seconds',
-      help: 'Latency of store operations.',
-      labelNames: ['operation'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
-      registers,
-    });
+    this.requestSeconds = new LocalHistogram(
+      'http_request_duration_seconds',
+      'HTTP request latency by route.',
+      ['method', 'route', 'status_code'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      this.registry,
+    );
+    this.storeSeconds = new LocalHistogram(
+      'opamp_store_operation_duration_seconds',
+      'Latency of store operations.',
+      ['operation'],
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      this.registry,
+    );
     this.observer = {
       polled: (outcome) => this.polls.inc({ outcome }),
       offerSent: () => this.offers.inc(),
@@ -71,7 +71,7 @@ export class Metrics {
         if (typeof value !== 'function' || typeof property !== 'string') return value;
         let method = wrapped.get(property);
         if (method === undefined) {
-          const child = histogram.labels({ operation: property });
+          const child = histogram.child(property);
           method = (...args: unknown[]) => {
             const started = performance.now();
             // Every store method returns a promise (the contract is asynchronous).
@@ -131,14 +131,7 @@ export class Metrics {
 
   /** One answered request's latency. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
-    const key = `${method} ${route} ${statusCode}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      // Bounded: methods, routes and status codes are few.
-      child = this.requestSeconds.labels({ method, route, status_code: String(statusCode) });
-      this.requestChildren.set(key, child);
-    }
-    child.observe(seconds);
+    this.requestSeconds.child(method, route, String(statusCode)).observe(seconds);
   }
 
   /** Request latency for every Fastify route, and download counts. */

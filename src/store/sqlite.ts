@@ -1,6 +1,8 @@
 // The embedded store: one SQLite file in WAL mode. Records are JSON rows keyed by instance uid,
 // with the columns that listings filter on kept beside them. Routine writes (last seen,
-// sequence number) are batched into one transaction per window; durable ones go at once.
+// sequence number) are batched into one transaction per window and touch only those two
+// columns; durable ones go at once. The process owns the file, so the latest record of every
+// agent it has seen is also kept parsed in memory (up to a bound) and a poll reads no row.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -18,7 +20,9 @@ import type {
   StoredAgentKey,
 } from './types';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
+/** Parsed records kept in memory: about 0.7 KB each, so the default costs at most ~140 MB. */
+const DEFAULT_CACHED_AGENTS = 200_000;
 /** Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. */
 const BATCH_CHUNK_ROWS = 250;
 /** How often the worker copies the write-ahead log into the database file. */
@@ -54,7 +58,37 @@ const MIGRATIONS: string[] = [
   // times more, for the benefit of rare listings that scan the table quickly anyway.
   `DROP INDEX IF EXISTS agents_last_seen;`,
   ROLLOUT_TABLES,
+  // A routine poll changes only the last-seen time and the sequence number: with both in
+  // columns it writes no JSON. The columns win over the same fields inside `record`.
+  `ALTER TABLE agents ADD COLUMN sequence_num INTEGER NOT NULL DEFAULT 0;
+   UPDATE agents SET sequence_num = coalesce(json_extract(record, '$.sequenceNum'), 0);`,
 ];
+
+interface AgentRow {
+  record: string;
+  last_seen_ms: number;
+  sequence_num: number;
+}
+
+function rowToRecord(row: AgentRow): AgentRecord {
+  const record = JSON.parse(row.record) as AgentRecord;
+  record.lastSeenMs = row.last_seen_ms;
+  record.sequenceNum = row.sequence_num;
+  return record;
+}
+
+/** Whether `next` differs from `previous` only where a routine poll moves it. */
+function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
+  // Reference comparisons suffice: the poll handler reuses the stored objects it does not change.
+  return previous.instanceUid === next.instanceUid &&
+    previous.description === next.description &&
+    previous.health === next.health &&
+    previous.packageStatuses === next.packageStatuses &&
+    previous.lastOffer === next.lastOffer &&
+    previous.capabilities === next.capabilities &&
+    previous.disconnected === next.disconnected &&
+    previous.firstSeenMs === next.firstSeenMs;
+}
 
 /** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
 function attributeSql(key: string, params: unknown[]): string {
@@ -103,16 +137,22 @@ function filterSql(filter: AgentFilter, onlineSinceMs: number, params: unknown[]
 export interface SqliteStoreOptions {
   dataDir: string;
   writeBatchMs?: number;
+  /** Agents whose parsed record is kept in memory (default 200,000); beyond it, the oldest go. */
+  maxCachedAgents?: number;
   /** Called when a batched write fails; the batch is kept and retried. */
   onError?: (error: unknown) => void;
 }
 
 export class SqliteStore implements AgentStore {
   private readonly database: Database.Database;
-  private readonly pending = new Map<string, AgentRecord>();
+  /** Batched writes; `full` when more than the last-seen time and sequence number changed. */
+  private readonly pending = new Map<string, { record: AgentRecord; full: boolean }>();
+  /** The latest record of each agent, as written or about to be: reads come from here first. */
+  private readonly cache = new Map<string, AgentRecord>();
+  private readonly maxCachedAgents: number;
   private readonly timer: NodeJS.Timeout;
   private readonly statements;
-  private readonly queries = new Map<string, Database.Statement<unknown[], { record: string }>>();
+  private readonly queries = new Map<string, Database.Statement<unknown[], AgentRow>>();
   private closed = false;
   private draining = false;
   private readonly onError: (error: unknown) => void;
@@ -137,18 +177,24 @@ export class SqliteStore implements AgentStore {
       });
     }
     this.statements = {
-      get: this.database.prepare<[string], { record: string }>('SELECT record FROM agents WHERE instance_uid = ?'),
-      put: this.database.prepare<[string, number, string]>(
-        `INSERT INTO agents (instance_uid, last_seen_ms, record) VALUES (?, ?, ?)
-         ON CONFLICT (instance_uid) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, record = excluded.record`,
+      get: this.database.prepare<[string], AgentRow>(
+        'SELECT record, last_seen_ms, sequence_num FROM agents WHERE instance_uid = ?',
+      ),
+      put: this.database.prepare<[string, number, number, string]>(
+        `INSERT INTO agents (instance_uid, last_seen_ms, sequence_num, record) VALUES (?, ?, ?, ?)
+         ON CONFLICT (instance_uid) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
+           sequence_num = excluded.sequence_num, record = excluded.record`,
+      ),
+      touch: this.database.prepare<[number, number, string]>(
+        'UPDATE agents SET last_seen_ms = ?, sequence_num = ? WHERE instance_uid = ?',
       ),
       delete: this.database.prepare<[string]>('DELETE FROM agents WHERE instance_uid = ?'),
       count: this.database.prepare<[], { total: number }>('SELECT COUNT(*) AS total FROM agents'),
-      listFirst: this.database.prepare<[number], { record: string }>(
-        'SELECT record FROM agents ORDER BY instance_uid LIMIT ?',
+      listFirst: this.database.prepare<[number], AgentRow>(
+        'SELECT record, last_seen_ms, sequence_num FROM agents ORDER BY instance_uid LIMIT ?',
       ),
-      listAfter: this.database.prepare<[string, number], { record: string }>(
-        'SELECT record FROM agents WHERE instance_uid > ? ORDER BY instance_uid LIMIT ?',
+      listAfter: this.database.prepare<[string, number], AgentRow>(
+        'SELECT record, last_seen_ms, sequence_num FROM agents WHERE instance_uid > ? ORDER BY instance_uid LIMIT ?',
       ),
       countByStateAndVersion: this.database.prepare<[number], { state: AgentState; version: string; count: number }>(
         `SELECT CASE WHEN json_extract(record, '$.disconnected') = 1 THEN 'disconnected'
@@ -186,6 +232,7 @@ export class SqliteStore implements AgentStore {
       deleteKey: this.database.prepare<[string]>('DELETE FROM agent_keys WHERE name = ?'),
     };
     this.onError = options.onError ?? (() => undefined);
+    this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
     this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
     this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
     this.timer.unref();
@@ -207,17 +254,21 @@ export class SqliteStore implements AgentStore {
   /** Writes batched records, all of them or at most `limit`, in one transaction. */
   private writePending(limit = Infinity): void {
     if (this.pending.size === 0 || this.closed) return;
-    const records: AgentRecord[] = [];
-    for (const record of this.pending.values()) {
-      if (records.length >= limit) break;
-      records.push(record);
+    const entries: Array<{ record: AgentRecord; full: boolean }> = [];
+    for (const entry of this.pending.values()) {
+      if (entries.length >= limit) break;
+      entries.push(entry);
     }
+    const { touch } = this.statements;
     this.database.transaction(() => {
-      for (const record of records) this.write(record);
+      for (const { record, full } of entries) {
+        if (full) this.write(record);
+        else touch.run(record.lastSeenMs, record.sequenceNum, record.instanceUid);
+      }
     })();
     // Cleared only once written: a failed batch stays pending and is tried again.
-    for (const record of records) {
-      if (this.pending.get(record.instanceUid) === record) this.pending.delete(record.instanceUid);
+    for (const entry of entries) {
+      if (this.pending.get(entry.record.instanceUid) === entry) this.pending.delete(entry.record.instanceUid);
     }
   }
 
@@ -254,6 +305,8 @@ export class SqliteStore implements AgentStore {
         for (const entry of settle) this.write(entry.record);
       })();
     } catch (error) {
+      // Not on disk, so not the agent's state either: the next read goes back to the file.
+      for (const entry of settle) this.cache.delete(entry.record.instanceUid);
       for (const entry of settle) entry.reject(error);
       return;
     }
@@ -261,24 +314,46 @@ export class SqliteStore implements AgentStore {
   }
 
   private write(record: AgentRecord): void {
-    this.statements.put.run(record.instanceUid, record.lastSeenMs, JSON.stringify(record));
+    this.statements.put.run(record.instanceUid, record.lastSeenMs, record.sequenceNum, JSON.stringify(record));
+  }
+
+  private remember(record: AgentRecord): void {
+    const uid = record.instanceUid;
+    if (!this.cache.has(uid) && this.cache.size >= this.maxCachedAgents) {
+      // The oldest remembered goes first: in a fleet larger than the bound every agent polls
+      // as often as every other, so nothing smarter would keep more hits.
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(uid, record);
   }
 
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
-    const waiting = this.durable.get(instanceUid)?.record ?? this.pending.get(instanceUid);
-    if (waiting) return waiting;
+    // A record pushed out of memory may still wait for its write.
+    const known = this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
+    if (known) return known;
     const row = this.statements.get.get(instanceUid);
-    return row === undefined ? undefined : (JSON.parse(row.record) as AgentRecord);
+    if (row === undefined) return undefined;
+    const record = rowToRecord(row);
+    this.remember(record);
+    return record;
   }
 
   async putAgent(record: AgentRecord, durable: boolean): Promise<void> {
+    const uid = record.instanceUid;
     if (!durable) {
       // A durable write of the same agent still queued carries older data: this one replaces it.
-      if (this.durable.has(record.instanceUid)) return this.putAgent(record, true);
-      this.pending.set(record.instanceUid, record);
+      if (this.durable.has(uid)) return this.putAgent(record, true);
+      const previous = this.cache.get(uid);
+      // Only the two columns are written when nothing else moved since the last record; a
+      // record not in memory may differ in anything, so it is written whole.
+      const full = previous === undefined || !onlyTouched(previous, record) || this.pending.get(uid)?.full === true;
+      this.pending.set(uid, { record, full });
+      this.remember(record);
       return;
     }
-    this.pending.delete(record.instanceUid);
+    this.pending.delete(uid);
+    this.remember(record);
     // Resolved once committed, so the agent is answered only after its state is on disk.
     return new Promise<void>((resolve, reject) => {
       const earlier = this.durable.get(record.instanceUid);
@@ -303,6 +378,7 @@ export class SqliteStore implements AgentStore {
   async deleteAgent(instanceUid: string): Promise<boolean> {
     if (this.durable.has(instanceUid)) this.writeDurable();
     const waiting = this.pending.delete(instanceUid);
+    this.cache.delete(instanceUid);
     return this.database.transaction(() => {
       this.statements.deleteHistory.run(instanceUid);
       return this.statements.delete.run(instanceUid).changes > 0 || waiting;
@@ -326,7 +402,7 @@ export class SqliteStore implements AgentStore {
       options.afterInstanceUid === undefined
         ? this.statements.listFirst.all(options.limit)
         : this.statements.listAfter.all(options.afterInstanceUid, options.limit);
-    return rows.map((row) => JSON.parse(row.record) as AgentRecord);
+    return rows.map(rowToRecord);
   }
 
   async queryAgents(query: AgentQuery): Promise<AgentRecord[]> {
@@ -339,14 +415,14 @@ export class SqliteStore implements AgentStore {
     }
     const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
     params.push(query.limit);
-    const sql = `SELECT record FROM agents ${where} ORDER BY instance_uid LIMIT ?`;
+    const sql = `SELECT record, last_seen_ms, sequence_num FROM agents ${where} ORDER BY instance_uid LIMIT ?`;
     let statement = this.queries.get(sql);
     if (statement === undefined) {
-      statement = this.database.prepare<unknown[], { record: string }>(sql);
+      statement = this.database.prepare<unknown[], AgentRow>(sql);
       // The filters combine in a bounded number of ways, so the cache stays small.
       this.queries.set(sql, statement);
     }
-    return statement.all(...params).map((row) => JSON.parse(row.record) as AgentRecord);
+    return statement.all(...params).map(rowToRecord);
   }
 
   async countAgentsByStateAndVersion(nowMs: number, offlineAfterMs: number): Promise<AgentCount[]> {
@@ -357,10 +433,14 @@ export class SqliteStore implements AgentStore {
   async forgetAgentsUnseenSince(cutoffMs: number): Promise<number> {
     // Batched records carry the freshest last-seen time: write them first so none is lost.
     this.writeAll();
-    return this.database.transaction(() => {
+    const forgotten = this.database.transaction(() => {
       this.statements.forgetHistory.run(cutoffMs);
       return this.statements.forget.run(cutoffMs).changes;
     })();
+    for (const [uid, record] of this.cache) {
+      if (record.lastSeenMs < cutoffMs) this.cache.delete(uid);
+    }
+    return forgotten;
   }
 
   async addPackageStatusChanges(changes: PackageStatusChange[]): Promise<void> {

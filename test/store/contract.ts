@@ -57,6 +57,25 @@ async function opened(t: Test, backing: Backing, writeBatchMs = 60_000): Promise
   return store;
 }
 
+/**
+ * Reads as another instance would. A shared backing (PostgreSQL) is read by a second store kept
+ * open; the embedded one is owned by one process, which keeps what it has read in memory, so
+ * each read there opens the file afresh, as a restarted server would.
+ */
+async function elsewhere(t: Test, backing: Backing): Promise<Pick<AgentStore, 'getAgent'>> {
+  if (backing.shared) return opened(t, backing);
+  return {
+    getAgent: async (instanceUid) => {
+      const fresh = await backing.open();
+      try {
+        return await fresh.getAgent(instanceUid);
+      } finally {
+        await fresh.close();
+      }
+    },
+  };
+}
+
 export function storeContract(t: Test, makeBacking: BackingFactory): void {
   const test = (name: string, body: (t: Test, backing: Backing) => Promise<void>): void => {
     t.test(name, async (t) => body(t, await makeBacking(t)));
@@ -74,7 +93,7 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     });
     await store.putAgent(record, true);
     t.same(await store.getAgent(record.instanceUid), stored(record));
-    const other = await opened(t, backing);
+    const other = await elsewhere(t, backing);
     t.same(await other.getAgent(record.instanceUid), stored(record), 'on disk at once');
     const changed = { ...record, sequenceNum: 2, health: undefined, disconnected: true };
     await store.putAgent(changed, true);
@@ -100,7 +119,7 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
 
   test('batched writes: seen here at once, elsewhere after flush, and close writes them', async (t, backing) => {
     const store = await backing.open({ writeBatchMs: 60_000 });
-    const other = await opened(t, backing);
+    const other = await elsewhere(t, backing);
     await store.putAgent(agentRecord(3), true);
     const routine = agentRecord(3, { sequenceNum: 2, lastSeenMs: NOW + 5000 });
     await store.putAgent(routine, false);

@@ -1,5 +1,8 @@
 // The store contract on the embedded SQLite store: each test on a fresh data directory.
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
+import type { AgentRecord } from '../../src/store/types';
 import { SqliteStore } from '../../src/store/sqlite';
 import { temporaryDirectory } from '../helpers/server';
 import { storeContract } from './contract';
@@ -10,4 +13,79 @@ storeContract(t, async () => {
     shared: false,
     open: async (options = {}) => new SqliteStore({ dataDir, writeBatchMs: options.writeBatchMs }),
   };
+});
+
+const NOW = 1_700_000_000_000;
+
+function record(seed: number, overrides: Partial<AgentRecord> = {}): AgentRecord {
+  return {
+    instanceUid: `00000000-0000-7000-8000-${seed.toString(16).padStart(12, '0')}`,
+    capabilities: 0x2003,
+    sequenceNum: 1,
+    description: { identifying: { 'service.name': 'otelcol-contrib', 'service.version': '0.110.0' }, nonIdentifying: { 'os.type': 'linux' } },
+    health: undefined,
+    packageStatuses: undefined,
+    lastOffer: { allPackagesHash: 'ab', version: '0.111.0', sentAtMs: NOW },
+    firstSeenMs: NOW - 1000,
+    lastSeenMs: NOW,
+    disconnected: false,
+    ...overrides,
+  };
+}
+
+t.test('a routine poll moves last-seen and sequence; a restart reads them back with the rest intact', async (t) => {
+  const dataDir = temporaryDirectory('opamp-store-');
+  const store = new SqliteStore({ dataDir, writeBatchMs: 60_000 });
+  await store.putAgent(record(1), true);
+  const read = (await store.getAgent(record(1).instanceUid))!;
+  // What the poll handler does with an unchanged agent: the same objects, two fields moved.
+  await store.putAgent({ ...read, sequenceNum: 2, lastSeenMs: NOW + 30_000 }, false);
+  await store.putAgent({ ...read, sequenceNum: 3, lastSeenMs: NOW + 60_000 }, false);
+  await store.close();
+
+  const raw = new Database(path.join(dataDir, 'opamp-package-server.sqlite'), { readonly: true });
+  const row = raw.prepare('SELECT record, last_seen_ms, sequence_num FROM agents').get() as { record: string; last_seen_ms: number; sequence_num: number };
+  raw.close();
+  t.same([row.last_seen_ms, row.sequence_num], [NOW + 60_000, 3], 'the columns hold the latest poll');
+  t.equal((JSON.parse(row.record) as AgentRecord).sequenceNum, 1, 'the JSON was not rewritten for a routine poll');
+
+  const reopened = new SqliteStore({ dataDir });
+  t.teardown(() => reopened.close());
+  t.same(await reopened.getAgent(record(1).instanceUid), JSON.parse(JSON.stringify(record(1, { sequenceNum: 3, lastSeenMs: NOW + 60_000 }))));
+  const online = await reopened.queryAgents({ limit: 10, nowMs: NOW + 61_000, offlineAfterMs: 5000, filter: { state: 'online' } });
+  t.same(online.map((agent) => agent.sequenceNum), [3], 'listings read the columns too');
+});
+
+t.test('a store written by the previous schema opens with every sequence number', async (t) => {
+  const dataDir = temporaryDirectory('opamp-store-');
+  const store = new SqliteStore({ dataDir });
+  await store.putAgent(record(2, { sequenceNum: 41 }), true);
+  await store.close();
+  // Back to schema 4 as an older release left it: no sequence_num column.
+  const file = path.join(dataDir, 'opamp-package-server.sqlite');
+  const raw = new Database(file);
+  raw.exec('ALTER TABLE agents DROP COLUMN sequence_num');
+  raw.pragma('user_version = 4');
+  raw.close();
+
+  const migrated = new SqliteStore({ dataDir });
+  t.teardown(() => migrated.close());
+  t.equal((await migrated.getAgent(record(2).instanceUid))?.sequenceNum, 41);
+});
+
+t.test('more agents than the memory bound are all still read back', async (t) => {
+  const dataDir = temporaryDirectory('opamp-store-');
+  const store = new SqliteStore({ dataDir, maxCachedAgents: 2 });
+  t.teardown(() => store.close());
+  for (let seed = 10; seed < 15; seed += 1) await store.putAgent(record(seed, { sequenceNum: seed }), seed % 2 === 0);
+  for (let seed = 10; seed < 15; seed += 1) {
+    const read = await store.getAgent(record(seed).instanceUid);
+    await store.putAgent({ ...read!, sequenceNum: seed + 100 }, false);
+  }
+  await store.flush();
+  const reopened = new SqliteStore({ dataDir });
+  t.teardown(() => reopened.close());
+  const sequences = [];
+  for (let seed = 10; seed < 15; seed += 1) sequences.push((await reopened.getAgent(record(seed).instanceUid))?.sequenceNum);
+  t.same(sequences, [110, 111, 112, 113, 114]);
 });
