@@ -175,7 +175,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
       ? undefined
       : (authorization) => !agentKeys.enabled || agentKeys.identify(authorization) !== undefined,
     observer: metrics.observer,
-    answered: (status, seconds) => metrics.observeRequest('POST', OPAMP_PATH, status, seconds),
+    answered: metrics.routeLatency('POST', OPAMP_PATH),
     logger,
   });
   registerOpampRoute(app, opampHandler);

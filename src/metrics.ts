@@ -3,13 +3,20 @@
 // so they are right on every instance sharing a store; everything else counts this instance only.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { LocalHistogram } from './metrics-histogram';
+import { LocalHistogram, type HistogramChild } from './metrics-histogram';
 import type { PollObserver } from './opamp/poll';
 import type { Catalog } from './packages/catalog';
 import { DOWNLOAD_PREFIX } from './packages/download';
 import type { AgentStore } from './store/types';
 
 const DOWNLOAD_ROUTE = `${DOWNLOAD_PREFIX}/:sha256/:filename`;
+
+/** Every operation of the store contract, each timed under its own name. */
+const STORE_OPERATIONS = [
+  'getAgent', 'putAgent', 'deleteAgent', 'countAgents', 'listAgents', 'queryAgents', 'countAgentsByStateAndVersion',
+  'forgetAgentsUnseenSince', 'addPackageStatusChanges', 'listPackageStatusChanges', 'getOrCreateSecret', 'listAgentKeys',
+  'addAgentKey', 'deleteAgentKey', 'flush', 'close',
+] as const satisfies ReadonlyArray<keyof AgentStore>;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -25,7 +32,19 @@ export class Metrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.polls = new Counter({ name: 'opamp_polls_total', help: 'Polls by outcome: ok or the error code.', labelNames: ['outcome'], registers });
+    // Polls are counted in a plain map and handed to the counter when scraped: labelling a
+    // prom-client counter validates and hashes the labels on every poll.
+    const outcomes = new Map<string, number>();
+    this.polls = new Counter({
+      name: 'opamp_polls_total',
+      help: 'Polls by outcome: ok or the error code.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, count] of outcomes) this.inc({ outcome }, count);
+      },
+    });
     this.offers = new Counter({ name: 'opamp_offers_sent_total', help: 'Package offers sent to agents.', registers });
     this.downloads = new Counter({
       name: 'opamp_package_downloads_total', help: 'Package download requests by HTTP status.', labelNames: ['code'], registers,
@@ -54,37 +73,30 @@ export class Metrics {
       this.registry,
     );
     this.observer = {
-      polled: (outcome) => this.polls.inc({ outcome }),
+      polled: (outcome) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1),
       offerSent: () => this.offers.inc(),
     };
   }
 
-  /** The store with every call timed. */
+  /** The store with every call of the AgentStore contract timed. */
   instrumentStore(store: AgentStore): AgentStore {
-    const histogram = this.storeSeconds;
-    // One labelled child per operation, made once: labelling on every call hashes the labels
-    // again, and this runs twice per poll.
-    const wrapped = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-    return new Proxy(store, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function' || typeof property !== 'string') return value;
-        let method = wrapped.get(property);
-        if (method === undefined) {
-          const child = histogram.child(property);
-          method = (...args: unknown[]) => {
-            const started = performance.now();
-            // Every store method returns a promise (the contract is asynchronous).
-            const result = value.apply(target, args) as Promise<unknown>;
-            const stop = () => child.observe((performance.now() - started) / 1000);
-            result.then(stop, stop);
-            return result;
-          };
-          wrapped.set(property, method);
-        }
-        return method;
-      },
-    });
+    // Inherits from the store, so instanceof and its other members still work; only the
+    // contract's methods are replaced, each once, with a timed one (a Proxy would intercept
+    // every property read on the poll path).
+    const instrumented = Object.create(store) as AgentStore;
+    const target = instrumented as unknown as Record<string, unknown>;
+    for (const name of STORE_OPERATIONS) {
+      const method = store[name] as (...args: unknown[]) => Promise<unknown>;
+      const child = this.storeSeconds.child(name);
+      target[name] = (...args: unknown[]): Promise<unknown> => {
+        const started = performance.now();
+        const result = method.apply(store, args);
+        const stop = (): void => child.observe((performance.now() - started) / 1000);
+        result.then(stop, stop);
+        return result;
+      };
+    }
+    return instrumented;
   }
 
   /** Agents by state and version, read from the store at each scrape. */
@@ -132,6 +144,19 @@ export class Metrics {
   /** One answered request's latency. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
     this.requestSeconds.child(method, route, String(statusCode)).observe(seconds);
+  }
+
+  /** A latency recorder for one route, its children kept by status so a request builds no key. */
+  routeLatency(method: string, route: string): (statusCode: number, seconds: number) => void {
+    const children = new Map<number, HistogramChild>();
+    return (statusCode, seconds) => {
+      let child = children.get(statusCode);
+      if (child === undefined) {
+        child = this.requestSeconds.child(method, route, String(statusCode));
+        children.set(statusCode, child);
+      }
+      child.observe(seconds);
+    };
   }
 
   /** Request latency for every Fastify route, and download counts. */

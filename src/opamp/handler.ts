@@ -2,6 +2,7 @@
 // the message it just sent, decide the answer and the new record. No HTTP, no store, no clock
 // or randomness except what the caller passes in, so every rule can be tested directly and no
 // route can drift from another.
+import { isDeepStrictEqual } from 'node:util';
 import { ServerError } from '../errors';
 import type { AgentRecord, HealthRecord, PackageStatusesRecord } from '../store/types';
 import { attributeText, checkHealth, descriptionToRecord } from './attributes';
@@ -90,6 +91,11 @@ function packageStatusesToRecord(statuses: PackageStatuses): PackageStatusesReco
   };
 }
 
+/** `reported`, or undefined when it equals what is stored. */
+function unlessSame<T>(reported: T | undefined, stored: T | undefined): T | undefined {
+  return reported !== undefined && stored !== undefined && isDeepStrictEqual(reported, stored) ? undefined : reported;
+}
+
 /** The attributes that tell two processes apart when they claim the same uid. */
 const DISTINGUISHING_ATTRIBUTES = ['host.name', 'service.instance.id'];
 
@@ -113,9 +119,14 @@ export function handlePoll(stored: AgentRecord | undefined, message: AgentToServ
     );
   }
   const instanceUid = uidToString(uidBytes);
-  const description = message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined;
-  const health = message.health ? healthToRecord(message.health) : undefined;
-  const packageStatuses = message.packageStatuses ? packageStatusesToRecord(message.packageStatuses) : undefined;
+  const reportedDescription = message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined;
+  const reportedHealth = message.health ? healthToRecord(message.health) : undefined;
+  const reportedStatuses = message.packageStatuses ? packageStatusesToRecord(message.packageStatuses) : undefined;
+  // A report equal to what is stored (a full-state report, a periodic resend) changes nothing:
+  // the stored object is kept, so the write stays a routine one.
+  const description = unlessSame(reportedDescription, stored?.description);
+  const health = unlessSame(reportedHealth, stored?.health);
+  const packageStatuses = unlessSame(reportedStatuses, stored?.packageStatuses);
   const sequenceNum = Number(message.sequenceNum ?? 0);
 
   let record: AgentRecord = {
@@ -142,7 +153,14 @@ export function handlePoll(stored: AgentRecord | undefined, message: AgentToServ
     if (duplicate) {
       // The record under the old uid belongs to the other process: leave it alone and start
       // afresh for this one.
-      record = { ...record, description, health, packageStatuses, lastOffer: undefined, firstSeenMs: context.nowMs };
+      record = {
+        ...record,
+        description: reportedDescription,
+        health: reportedHealth,
+        packageStatuses: reportedStatuses,
+        lastOffer: undefined,
+        firstSeenMs: context.nowMs,
+      };
       isNew = true;
     } else if (stored) {
       removeInstanceUid = instanceUid;
@@ -160,7 +178,7 @@ export function handlePoll(stored: AgentRecord | undefined, message: AgentToServ
   if ((Number(message.capabilities ?? 0) & AgentCapability.AcceptsPackages) !== 0) {
     const offer = context.offerFor(record);
     if (offer) {
-      const reportedHash = packageStatuses?.serverProvidedAllPackagesHash;
+      const reportedHash = reportedStatuses?.serverProvidedAllPackagesHash;
       const changed = offer.allPackagesHash !== record.lastOffer?.allPackagesHash;
       const agentHasOther = reportedHash !== undefined && reportedHash !== offer.allPackagesHash;
       if (changed || agentHasOther || askFullState) {

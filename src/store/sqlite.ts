@@ -156,7 +156,9 @@ export class SqliteStore implements AgentStore {
   private closed = false;
   private draining = false;
   private readonly onError: (error: unknown) => void;
-  private durable = new Map<string, { record: AgentRecord; resolve: () => void; reject: (error: unknown) => void }>();
+  private durable = new Map<string, { record: AgentRecord; full: true; resolve: () => void; reject: (error: unknown) => void }>();
+  /** Writes rows in one transaction: whole records, or only the two columns a routine poll moves. */
+  private readonly writeRows: (rows: Array<{ record: AgentRecord; full: boolean }>) => void;
   private durableScheduled = false;
   private readonly checkpointer: Checkpointer;
 
@@ -232,6 +234,14 @@ export class SqliteStore implements AgentStore {
       deleteKey: this.database.prepare<[string]>('DELETE FROM agent_keys WHERE name = ?'),
     };
     this.onError = options.onError ?? (() => undefined);
+    const { touch } = this.statements;
+    // Made once: better-sqlite3 builds a wrapper each time transaction() is called.
+    this.writeRows = this.database.transaction((rows: Array<{ record: AgentRecord; full: boolean }>) => {
+      for (const { record, full } of rows) {
+        if (full) this.write(record);
+        else touch.run(record.lastSeenMs, record.sequenceNum, record.instanceUid);
+      }
+    });
     this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
     this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
     this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
@@ -259,13 +269,7 @@ export class SqliteStore implements AgentStore {
       if (entries.length >= limit) break;
       entries.push(entry);
     }
-    const { touch } = this.statements;
-    this.database.transaction(() => {
-      for (const { record, full } of entries) {
-        if (full) this.write(record);
-        else touch.run(record.lastSeenMs, record.sequenceNum, record.instanceUid);
-      }
-    })();
+    this.writeRows(entries);
     // Cleared only once written: a failed batch stays pending and is tried again.
     for (const entry of entries) {
       if (this.pending.get(entry.record.instanceUid) === entry) this.pending.delete(entry.record.instanceUid);
@@ -301,9 +305,7 @@ export class SqliteStore implements AgentStore {
     this.durable = new Map();
     const settle = [...waiting.values()];
     try {
-      this.database.transaction(() => {
-        for (const entry of settle) this.write(entry.record);
-      })();
+      this.writeRows(settle);
     } catch (error) {
       // Not on disk, so not the agent's state either: the next read goes back to the file.
       for (const entry of settle) this.cache.delete(entry.record.instanceUid);
@@ -359,6 +361,7 @@ export class SqliteStore implements AgentStore {
       const earlier = this.durable.get(record.instanceUid);
       this.durable.set(record.instanceUid, {
         record,
+        full: true,
         resolve: () => {
           earlier?.resolve();
           resolve();

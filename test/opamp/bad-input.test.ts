@@ -159,3 +159,45 @@ t.test('a store that fails mid-request answers 503 Unavailable with Retry-After'
   t.equal(Number(error?.retryInfo?.retryAfterNanoseconds), 30e9, 'retry_info says the same as Retry-After');
   t.match(error?.errorMessage, /store failed/);
 });
+
+t.test('a body declared too large is refused before it is sent, and its connection closed', async (t) => {
+  const server = await startServer({ 'max-message-bytes': '64KiB' });
+  t.teardown(() => server.close());
+  const port = Number(new URL(server.url).port);
+  const answer = await new Promise<{ status: number; connection: string | undefined; sentBytes: number }>((resolve, reject) => {
+    const request = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/v1/opamp', headers: { ...PROTOBUF, 'content-length': String(512 * 1024 * 1024) } });
+    // Only the first 64 KiB of the declared 512 MiB ever go out: the answer must not wait for the rest.
+    request.write(Buffer.alloc(64 * 1024, 1));
+    request.on('response', (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, sentBytes: request.socket?.bytesWritten ?? 0 }));
+    });
+    request.on('error', reject);
+  });
+  t.equal(answer.status, 413);
+  t.equal(answer.connection, 'close', 'the rest of the body is not read: the connection closes');
+  t.ok(answer.sentBytes < 1024 * 1024, 'answered after under 1 MiB of the body');
+});
+
+t.test('a poll refused before its body is read leaves the kept-alive connection usable', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  const port = Number(new URL(server.url).port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const send = (headers: Record<string, string>, body: Uint8Array) =>
+    new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const request = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/v1/opamp', agent, headers }, (response) => {
+        response.resume();
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, reused: request.reusedSocket }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+  const body = encodeAgentToServer({ instanceUid: uid(7), sequenceNum: 1, capabilities: 1 });
+  const refused = await send({ 'content-type': 'application/json' }, body);
+  t.equal(refused.status, 415);
+  const next = await send(PROTOBUF, body);
+  t.equal(next.status, 200, 'the next poll on the same connection is answered');
+  t.ok(next.reused, 'on the same socket');
+});

@@ -88,3 +88,29 @@ t.test('an offline agent reappearing elsewhere is not a duplicate', async (t) =>
   t.notOk(later.response.agentIdentification, 'the uid moved hosts after the first went offline');
   t.equal(later.record.description?.nonIdentifying['host.name'], 'beta');
 });
+
+t.test('a report equal to what is stored changes nothing that must be written at once', async (t) => {
+  const description = {
+    identifyingAttributes: [{ key: 'service.name', value: { stringValue: 'otelcol-contrib' } }],
+    nonIdentifyingAttributes: [{ key: 'host.name', value: { stringValue: 'web-1' } }],
+  };
+  const statuses = { serverProvidedAllPackagesHash: Buffer.from('bb', 'hex'), packages: { '': { name: '', agentHasVersion: '1.0.0', status: 0 } } };
+  const first = handlePoll(undefined, message({ sequenceNum: 1, agentDescription: description, packageStatuses: statuses }), context(undefined));
+  const stored = first.record;
+
+  const resent = handlePoll(stored, message({ sequenceNum: 2, agentDescription: description, packageStatuses: statuses }), context(undefined));
+  t.notOk(resent.durable, 'the same description and statuses again: batched');
+  t.equal(resent.record.description, stored.description, 'the stored description is kept as it is');
+  t.equal(resent.record.packageStatuses, stored.packageStatuses, 'and the stored statuses');
+
+  const renamed = { ...description, nonIdentifyingAttributes: [{ key: 'host.name', value: { stringValue: 'web-2' } }] };
+  const changed = handlePoll(resent.record, message({ sequenceNum: 3, agentDescription: renamed }), context(undefined));
+  t.ok(changed.durable, 'a changed description is written at once');
+  t.equal(changed.record.description?.nonIdentifying['host.name'], 'web-2');
+
+  // The same statuses again, naming a hash other than the offer's: the offer still goes out.
+  const current = offer('v2.0.0', 'cc');
+  const withOffer = handlePoll(resent.record, message({ sequenceNum: 3 }), context(current));
+  const repeated = handlePoll(withOffer.record, message({ sequenceNum: 4, packageStatuses: statuses }), context(current));
+  t.ok(repeated.response.packagesAvailable, 'an unchanged report of another hash still gets the offer again');
+});
