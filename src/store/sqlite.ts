@@ -245,6 +245,7 @@ export class SqliteStore implements AgentStore {
     this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
     this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
     this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
+    this.loadRecentAgents();
     this.timer.unref();
   }
 
@@ -317,6 +318,26 @@ export class SqliteStore implements AgentStore {
 
   private write(record: AgentRecord): void {
     this.statements.put.run(record.instanceUid, record.lastSeenMs, record.sequenceNum, JSON.stringify(record));
+  }
+
+  /**
+   * Every agent polls again within its interval after a restart, so their records are read at
+   * start (the most recently seen first, up to the bound) rather than one by one under load, where
+   * each would be parsed inside a poll and promoted by the garbage collector in the middle of it.
+   */
+  private loadRecentAgents(): void {
+    // Oldest first, so that the bound pushes out the least recently seen.
+    const rows = this.database
+      .prepare<[number], AgentRow>(
+        `SELECT record, last_seen_ms, sequence_num FROM (
+           SELECT record, last_seen_ms, sequence_num FROM agents ORDER BY last_seen_ms DESC LIMIT ?
+         ) ORDER BY last_seen_ms`,
+      )
+      .iterate(this.maxCachedAgents);
+    for (const row of rows) {
+      const record = rowToRecord(row);
+      this.cache.set(record.instanceUid, record);
+    }
   }
 
   private remember(record: AgentRecord): void {

@@ -83,7 +83,8 @@ t.test('more agents than the memory bound are all still read back', async (t) =>
     await store.putAgent({ ...read!, sequenceNum: seed + 100 }, false);
   }
   await store.flush();
-  const reopened = new SqliteStore({ dataDir });
+  // Reopened under the same bound: two records are loaded at start, the rest read on demand.
+  const reopened = new SqliteStore({ dataDir, maxCachedAgents: 2 });
   t.teardown(() => reopened.close());
   const sequences = [];
   for (let seed = 10; seed < 15; seed += 1) sequences.push((await reopened.getAgent(record(seed).instanceUid))?.sequenceNum);
