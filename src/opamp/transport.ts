@@ -187,7 +187,13 @@ export function createOpampHandler(options: OpampRouteOptions): OpampRequestHand
   }
 
   return (request, response) => {
-    void answer(request, response, performance.now());
+    answer(request, response, performance.now()).catch((error: unknown) => {
+      // Only a fault in answering itself lands here (every refusal is answered above); a
+      // rejection left unhandled would stop the process, so the request alone fails.
+      logger.error({ err: error }, 'could not answer a poll');
+      if (!response.headersSent) response.writeHead(500, { connection: 'close' });
+      response.end();
+    });
   };
 }
 
