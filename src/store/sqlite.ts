@@ -8,10 +8,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
-import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
+import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
 import type {
   AgentCount,
-  AgentFilter,
   AgentQuery,
   AgentRecord,
   AgentState,
@@ -20,7 +19,6 @@ import type {
   StoredAgentKey,
 } from './types';
 
-const SCHEMA_VERSION = 5;
 /** Parsed records kept in memory: about 1 KB of resident memory each in the bench fleet (110 MB for 100k). */
 const DEFAULT_CACHED_AGENTS = 200_000;
 /** Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. */
@@ -29,53 +27,6 @@ const BATCH_CHUNK_ROWS = 250;
 const CHECKPOINT_INTERVAL_MS = 500;
 /** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
 const HISTORY_PER_AGENT = 100;
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE agents (
-     instance_uid TEXT PRIMARY KEY,
-     last_seen_ms INTEGER NOT NULL,
-     record TEXT NOT NULL
-   );
-   CREATE INDEX agents_last_seen ON agents (last_seen_ms);`,
-  `CREATE TABLE package_status_history (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     instance_uid TEXT NOT NULL,
-     at_ms INTEGER NOT NULL,
-     change TEXT NOT NULL
-   );
-   CREATE INDEX package_status_history_agent ON package_status_history (instance_uid, id);
-   CREATE TABLE server_secrets (
-     name TEXT PRIMARY KEY,
-     value BLOB NOT NULL,
-     created_ms INTEGER NOT NULL
-   );
-   CREATE TABLE agent_keys (
-     name TEXT PRIMARY KEY,
-     key_sha256 TEXT NOT NULL UNIQUE,
-     created_ms INTEGER NOT NULL
-   );`,
-  // Every poll moves last_seen_ms; keeping it indexed made each batched write cost several
-  // times more, for the benefit of rare listings that scan the table quickly anyway.
-  `DROP INDEX IF EXISTS agents_last_seen;`,
-  ROLLOUT_TABLES,
-  // A routine poll changes only the last-seen time and the sequence number: with both in
-  // columns it writes no JSON. The columns win over the same fields inside `record`.
-  `ALTER TABLE agents ADD COLUMN sequence_num INTEGER NOT NULL DEFAULT 0;
-   UPDATE agents SET sequence_num = coalesce(json_extract(record, '$.sequenceNum'), 0);`,
-];
-
-interface AgentRow {
-  record: string;
-  last_seen_ms: number;
-  sequence_num: number;
-}
-
-function rowToRecord(row: AgentRow): AgentRecord {
-  const record = JSON.parse(row.record) as AgentRecord;
-  record.lastSeenMs = row.last_seen_ms;
-  record.sequenceNum = row.sequence_num;
-  return record;
-}
 
 /** Whether `next` differs from `previous` only where a routine poll moves it. */
 function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
@@ -88,50 +39,6 @@ function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
     previous.capabilities === next.capabilities &&
     previous.disconnected === next.disconnected &&
     previous.firstSeenMs === next.firstSeenMs;
-}
-
-/** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
-function attributeSql(key: string, params: unknown[]): string {
-  // A double quote would end the quoted JSON path step; such keys cannot be filtered on.
-  if (key.includes('"')) throw new ServerError('BAD_REQUEST', 'attribute: a key may not contain a double quote');
-  params.push(`$.description.identifying."${key}"`, `$.description.nonIdentifying."${key}"`);
-  return 'coalesce(json_extract(record, ?), json_extract(record, ?))';
-}
-
-function stateSql(state: AgentState, onlineSinceMs: number, params: unknown[]): string {
-  if (state === 'disconnected') return "json_extract(record, '$.disconnected') = 1";
-  params.push(onlineSinceMs);
-  return state === 'online'
-    ? "json_extract(record, '$.disconnected') = 0 AND last_seen_ms > ?"
-    : "json_extract(record, '$.disconnected') = 0 AND last_seen_ms <= ?";
-}
-
-/** The WHERE clause of a listing; parameters are pushed in the order the text uses them. */
-function filterSql(filter: AgentFilter, onlineSinceMs: number, params: unknown[]): string[] {
-  const clauses: string[] = [];
-  if (filter.state) clauses.push(stateSql(filter.state, onlineSinceMs, params));
-  if (filter.version !== undefined) {
-    const bare = filter.version.replace(/^v/, '');
-    clauses.push(`${attributeSql('service.version', params)} IN (?, ?)`);
-    params.push(bare, `v${bare}`);
-  }
-  if (filter.distribution !== undefined) {
-    clauses.push(`coalesce(${attributeSql('service.name', params)}, 'otelcol-contrib') = ?`);
-    params.push(filter.distribution);
-  }
-  if (filter.os !== undefined) {
-    clauses.push(`lower(${attributeSql('os.type', params)}) = ?`);
-    params.push(filter.os.toLowerCase());
-  }
-  if (filter.arch !== undefined && filter.arch.length > 0) {
-    clauses.push(`lower(${attributeSql('host.arch', params)}) IN (${filter.arch.map(() => '?').join(', ')})`);
-    params.push(...filter.arch.map((arch) => arch.toLowerCase()));
-  }
-  if (filter.attribute !== undefined) {
-    clauses.push(`CAST(${attributeSql(filter.attribute.key, params)} AS TEXT) = ?`);
-    params.push(filter.attribute.value);
-  }
-  return clauses;
 }
 
 export interface SqliteStoreOptions {
