@@ -5,7 +5,7 @@ import t from 'tap';
 import type { AgentRecord } from '../../src/store/types';
 import { SqliteStore } from '../../src/store/sqlite';
 import { temporaryDirectory } from '../helpers/server';
-import { storeContract } from './contract';
+import { agentRecord, storeContract } from './contract';
 
 storeContract(t, async () => {
   const dataDir = temporaryDirectory('opamp-store-');
@@ -15,29 +15,14 @@ storeContract(t, async () => {
   };
 });
 
+// The contract's clock: agentRecord() is last seen at this instant.
 const NOW = 1_700_000_000_000;
-
-function record(seed: number, overrides: Partial<AgentRecord> = {}): AgentRecord {
-  return {
-    instanceUid: `00000000-0000-7000-8000-${seed.toString(16).padStart(12, '0')}`,
-    capabilities: 0x2003,
-    sequenceNum: 1,
-    description: { identifying: { 'service.name': 'otelcol-contrib', 'service.version': '0.110.0' }, nonIdentifying: { 'os.type': 'linux' } },
-    health: undefined,
-    packageStatuses: undefined,
-    lastOffer: { allPackagesHash: 'ab', version: '0.111.0', sentAtMs: NOW },
-    firstSeenMs: NOW - 1000,
-    lastSeenMs: NOW,
-    disconnected: false,
-    ...overrides,
-  };
-}
 
 t.test('a routine poll moves last-seen and sequence; a restart reads them back with the rest intact', async (t) => {
   const dataDir = temporaryDirectory('opamp-store-');
   const store = new SqliteStore({ dataDir, writeBatchMs: 60_000 });
-  await store.putAgent(record(1), true);
-  const read = (await store.getAgent(record(1).instanceUid))!;
+  await store.putAgent(agentRecord(1), true);
+  const read = (await store.getAgent(agentRecord(1).instanceUid))!;
   // What the poll handler does with an unchanged agent: the same objects, two fields moved.
   await store.putAgent({ ...read, sequenceNum: 2, lastSeenMs: NOW + 30_000 }, false);
   await store.putAgent({ ...read, sequenceNum: 3, lastSeenMs: NOW + 60_000 }, false);
@@ -51,7 +36,7 @@ t.test('a routine poll moves last-seen and sequence; a restart reads them back w
 
   const reopened = new SqliteStore({ dataDir });
   t.teardown(() => reopened.close());
-  t.same(await reopened.getAgent(record(1).instanceUid), JSON.parse(JSON.stringify(record(1, { sequenceNum: 3, lastSeenMs: NOW + 60_000 }))));
+  t.same(await reopened.getAgent(agentRecord(1).instanceUid), JSON.parse(JSON.stringify(agentRecord(1, { sequenceNum: 3, lastSeenMs: NOW + 60_000 }))));
   const online = await reopened.queryAgents({ limit: 10, nowMs: NOW + 61_000, offlineAfterMs: 5000, filter: { state: 'online' } });
   t.same(online.map((agent) => agent.sequenceNum), [3], 'listings read the columns too');
 });
@@ -59,7 +44,7 @@ t.test('a routine poll moves last-seen and sequence; a restart reads them back w
 t.test('a store written by the previous schema opens with every sequence number', async (t) => {
   const dataDir = temporaryDirectory('opamp-store-');
   const store = new SqliteStore({ dataDir });
-  await store.putAgent(record(2, { sequenceNum: 41 }), true);
+  await store.putAgent(agentRecord(2, { sequenceNum: 41 }), true);
   await store.close();
   // Back to schema 4 as an older release left it: no sequence_num column.
   const file = path.join(dataDir, 'opamp-package-server.sqlite');
@@ -70,16 +55,16 @@ t.test('a store written by the previous schema opens with every sequence number'
 
   const migrated = new SqliteStore({ dataDir });
   t.teardown(() => migrated.close());
-  t.equal((await migrated.getAgent(record(2).instanceUid))?.sequenceNum, 41);
+  t.equal((await migrated.getAgent(agentRecord(2).instanceUid))?.sequenceNum, 41);
 });
 
 t.test('more agents than the memory bound are all still read back', async (t) => {
   const dataDir = temporaryDirectory('opamp-store-');
   const store = new SqliteStore({ dataDir, maxCachedAgents: 2 });
   t.teardown(() => store.close());
-  for (let seed = 10; seed < 15; seed += 1) await store.putAgent(record(seed, { sequenceNum: seed }), seed % 2 === 0);
+  for (let seed = 10; seed < 15; seed += 1) await store.putAgent(agentRecord(seed, { sequenceNum: seed }), seed % 2 === 0);
   for (let seed = 10; seed < 15; seed += 1) {
-    const read = await store.getAgent(record(seed).instanceUid);
+    const read = await store.getAgent(agentRecord(seed).instanceUid);
     await store.putAgent({ ...read!, sequenceNum: seed + 100 }, false);
   }
   await store.flush();
@@ -87,6 +72,6 @@ t.test('more agents than the memory bound are all still read back', async (t) =>
   const reopened = new SqliteStore({ dataDir, maxCachedAgents: 2 });
   t.teardown(() => reopened.close());
   const sequences = [];
-  for (let seed = 10; seed < 15; seed += 1) sequences.push((await reopened.getAgent(record(seed).instanceUid))?.sequenceNum);
+  for (let seed = 10; seed < 15; seed += 1) sequences.push((await reopened.getAgent(agentRecord(seed).instanceUid))?.sequenceNum);
   t.same(sequences, [110, 111, 112, 113, 114]);
 });
