@@ -86,13 +86,15 @@ export class Metrics {
     const instrumented = Object.create(store) as AgentStore;
     const target = instrumented as unknown as Record<string, unknown>;
     for (const name of STORE_OPERATIONS) {
-      const method = store[name] as (...args: unknown[]) => Promise<unknown>;
+      const method = store[name] as (...args: unknown[]) => Promise<unknown> | void;
       const child = this.storeSeconds.child(name);
-      target[name] = (...args: unknown[]): Promise<unknown> => {
+      target[name] = (...args: unknown[]): Promise<unknown> | void => {
         const started = performance.now();
         const result = method.apply(store, args);
         const stop = (): void => child.observe((performance.now() - started) / 1000);
-        result.then(stop, stop);
+        // A batched putAgent returns nothing: it took only the time spent here.
+        if (result === undefined) stop();
+        else result.then(stop, stop);
         return result;
       };
     }

@@ -4,7 +4,7 @@
 // route can drift from another.
 import { isDeepStrictEqual } from 'node:util';
 import { ServerError } from '../errors';
-import type { AgentRecord, HealthRecord, PackageStatusesRecord } from '../store/types';
+import type { AgentDescriptionRecord, AgentRecord, HealthRecord, PackageStatusesRecord } from '../store/types';
 import { attributeText, checkHealth, descriptionToRecord } from './attributes';
 import {
   AgentCapability,
@@ -28,6 +28,8 @@ export interface Offer {
 }
 
 export interface PollContext {
+  /** The text form of the message's instance_uid, when the caller has it already. */
+  instanceUid?: string;
   nowMs: number;
   offlineAfterMs: number;
   generateInstanceUid(): Buffer;
@@ -109,8 +111,33 @@ function isDuplicate(stored: AgentRecord, incoming: AgentRecord, context: PollCo
   });
 }
 
+/** What one AgentToServer reports, in the stored form; absent parts were not sent. */
+export interface Report {
+  description?: AgentDescriptionRecord;
+  health?: HealthRecord;
+  packageStatuses?: PackageStatusesRecord;
+}
+
+/**
+ * Converts (and checks the limits of) what a message reports. The caller may read it before
+ * the handler runs (the rollouts select agents by description) and pass it in, so that it is
+ * converted once per poll.
+ */
+export function readReport(message: AgentToServer): Report {
+  return {
+    description: message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined,
+    health: message.health ? healthToRecord(message.health) : undefined,
+    packageStatuses: message.packageStatuses ? packageStatusesToRecord(message.packageStatuses) : undefined,
+  };
+}
+
 /** Applies one AgentToServer to the stored record and decides the ServerToAgent answer. */
-export function handlePoll(stored: AgentRecord | undefined, message: AgentToServer, context: PollContext): PollResult {
+export function handlePoll(
+  stored: AgentRecord | undefined,
+  message: AgentToServer,
+  context: PollContext,
+  report?: Report,
+): PollResult {
   const uidBytes = message.instanceUid;
   if (!uidBytes || uidBytes.byteLength !== 16) {
     throw new ServerError(
@@ -118,10 +145,12 @@ export function handlePoll(stored: AgentRecord | undefined, message: AgentToServ
       `instance_uid must be 16 bytes, got ${uidBytes ? uidBytes.byteLength : 0}`,
     );
   }
-  const instanceUid = uidToString(uidBytes);
-  const reportedDescription = message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined;
-  const reportedHealth = message.health ? healthToRecord(message.health) : undefined;
-  const reportedStatuses = message.packageStatuses ? packageStatusesToRecord(message.packageStatuses) : undefined;
+  const instanceUid = context.instanceUid ?? uidToString(uidBytes);
+  const {
+    description: reportedDescription,
+    health: reportedHealth,
+    packageStatuses: reportedStatuses,
+  } = report ?? readReport(message);
   // A report equal to what is stored (a full-state report, a periodic resend) changes nothing:
   // the stored object is kept, so the write stays a routine one.
   const description = unlessSame(reportedDescription, stored?.description);
@@ -146,7 +175,8 @@ export function handlePoll(stored: AgentRecord | undefined, message: AgentToServ
   let isNew = stored === undefined;
 
   const requestsUid = (Number(message.flags ?? 0) & AgentToServerFlag.RequestInstanceUid) !== 0;
-  const duplicate = stored !== undefined && !requestsUid && isDuplicate(stored, record, context);
+  // Only a description that differs from the stored one can show a second process.
+  const duplicate = stored !== undefined && !requestsUid && description !== undefined && isDuplicate(stored, record, context);
   if (requestsUid || duplicate) {
     const newUid = context.generateInstanceUid();
     response.agentIdentification = { newInstanceUid: newUid };

@@ -5,11 +5,10 @@ import type { Logger } from 'pino';
 import { ServerError } from '../errors';
 import { packageStatusChanges } from '../admin/history';
 import type { OfferDecision } from '../rollouts/types';
-import type { RolloutService } from '../rollouts/service';
+import type { Assignment, RolloutService } from '../rollouts/service';
 import type { AgentRecord, AgentStore } from '../store/types';
-import { descriptionToRecord } from './attributes';
 import { uidToString, type AgentToServer, type PackagesAvailable, type ServerToAgentInit } from './codec';
-import { handlePoll, type Offer } from './handler';
+import { handlePoll, readReport, type Offer, type PollResult, type Report } from './handler';
 import { newInstanceUid } from './uuid';
 
 export interface OfferProvider {
@@ -38,8 +37,20 @@ export interface PollServiceOptions {
   now?: () => number;
 }
 
-/** Answers one decoded AgentToServer; `baseUrl` is asked only when an offer is looked up. */
-export type PollService = (message: AgentToServer, baseUrl: () => string) => Promise<ServerToAgentInit>;
+/**
+ * Answers one decoded AgentToServer; `baseUrl` is asked only when an offer is looked up. The
+ * answer comes at once when nothing has to be read or written first, else as a promise.
+ */
+export type PollService = (message: AgentToServer, baseUrl: () => string) => ServerToAgentInit | Promise<ServerToAgentInit>;
+
+/** One poll on its way through the service. */
+interface Poll {
+  message: AgentToServer;
+  /** Text of a valid instance_uid; undefined when it is not 16 bytes (the handler refuses it). */
+  uid: string | undefined;
+  report: Report | undefined;
+  baseUrl: () => string;
+}
 
 /**
  * A copy of a shared, pre-built PackagesAvailable with per-agent headers on each file. Headers
@@ -73,45 +84,81 @@ export function createPollService(options: PollServiceOptions): PollService {
   const now = options.now ?? Date.now;
   const headersFor = options.downloadHeaders;
 
-  return async (message, baseUrl) => {
-    const uid = message.instanceUid?.byteLength === 16 ? uidToString(message.instanceUid) : undefined;
-    const stored = uid === undefined ? undefined : await store.getAgent(uid).catch(storeFailure);
-    const nowMs = now();
-    const assignment = rollouts && uid !== undefined
-      ? await rollouts.decide(
-          uid,
-          message.agentDescription ? descriptionToRecord(message.agentDescription) : stored?.description,
-          Number(message.capabilities ?? 0) || stored?.capabilities || 0,
-        ).catch(storeFailure)
-      : undefined;
-    const result = handlePoll(stored, message, {
-      nowMs,
-      offlineAfterMs: options.offlineAfterMs,
-      generateInstanceUid: newInstanceUid,
-      offerFor: offers ? (record) => offers.offerFor(record, baseUrl(), assignment?.decision) : () => undefined,
-    });
-    const record = result.record;
-    try {
-      await store.putAgent(record, result.durable);
-      const removed = result.removeInstanceUid;
-      if (removed) await store.deleteAgent(removed);
-      // A new uid without a removed one means the stored record belongs to another process.
-      const previous = result.response.agentIdentification && !removed ? undefined : stored;
-      const changes = packageStatusChanges(record.instanceUid, previous?.packageStatuses, record.packageStatuses, nowMs);
-      if (changes.length > 0) await store.addPackageStatusChanges(changes);
-      if (rollouts && assignment) await rollouts.record(assignment, previous, record, result.offerSent);
-    } catch (error) {
-      storeFailure(error);
-    }
+  /** The answer once everything the poll changed is written. */
+  function finish(result: PollResult): ServerToAgentInit {
     const available = result.response.packagesAvailable;
     if (available && headersFor) {
       // result.response is this poll's own object; the offer inside it is shared and stays untouched.
-      result.response.packagesAvailable = withDownloadHeaders(available, (sha256Hex) => headersFor(record.instanceUid, sha256Hex));
+      const uid = result.record.instanceUid;
+      result.response.packagesAvailable = withDownloadHeaders(available, (sha256Hex) => headersFor(uid, sha256Hex));
     }
     if (result.offerSent) {
       observer?.offerSent();
-      logger.info({ instanceUid: record.instanceUid, version: record.lastOffer?.version }, 'package offer sent');
+      logger.info({ instanceUid: result.record.instanceUid, version: result.record.lastOffer?.version }, 'package offer sent');
     }
     return result.response;
+  }
+
+  /** Writes what the handler decided; waits only when something must be written before answering. */
+  function save(stored: AgentRecord | undefined, result: PollResult, assignment: Assignment | undefined, nowMs: number) {
+    const record = result.record;
+    const removed = result.removeInstanceUid;
+    // A new uid without a removed one means the stored record belongs to another process.
+    const previous = result.response.agentIdentification && !removed ? undefined : stored;
+    const changes = packageStatusChanges(record.instanceUid, previous?.packageStatuses, record.packageStatuses, nowMs);
+    // Only a rollout member has an upgrade state to move on.
+    const member = rollouts && assignment?.member ? assignment : undefined;
+    let written: Promise<void> | void;
+    try {
+      written = store.putAgent(record, result.durable);
+    } catch (error) {
+      storeFailure(error);
+    }
+    if (!written && !removed && changes.length === 0 && !member) return finish(result);
+    return (async () => {
+      try {
+        await written;
+        if (removed) await store.deleteAgent(removed);
+        if (changes.length > 0) await store.addPackageStatusChanges(changes);
+        if (member) await rollouts?.record(member, previous, record, result.offerSent);
+      } catch (error) {
+        storeFailure(error);
+      }
+      return finish(result);
+    })();
+  }
+
+  function handle(poll: Poll, stored: AgentRecord | undefined, assignment: Assignment | undefined) {
+    const nowMs = now();
+    const decision = assignment?.decision;
+    const result = handlePoll(stored, poll.message, {
+      instanceUid: poll.uid,
+      nowMs,
+      offlineAfterMs: options.offlineAfterMs,
+      generateInstanceUid: newInstanceUid,
+      offerFor: offers ? (record) => offers.offerFor(record, poll.baseUrl(), decision) : () => undefined,
+    }, poll.report);
+    return save(stored, result, assignment, nowMs);
+  }
+
+  function decide(poll: Poll, stored: AgentRecord | undefined) {
+    if (!rollouts || poll.uid === undefined) return handle(poll, stored, undefined);
+    const { message, report } = poll;
+    const capabilities = Number(message.capabilities ?? 0) || stored?.capabilities || 0;
+    const decided = rollouts.decide(poll.uid, report?.description ?? stored?.description, capabilities);
+    // Most polls are decided at once; only a rollout member's needs the store.
+    if (!(decided instanceof Promise)) return handle(poll, stored, decided);
+    return decided.catch(storeFailure).then((assignment) => handle(poll, stored, assignment));
+  }
+
+  return (message, baseUrl) => {
+    const uid = message.instanceUid?.byteLength === 16 ? uidToString(message.instanceUid) : undefined;
+    // Without a valid uid the handler refuses the message before anything is read or converted.
+    const poll: Poll = { message, uid, report: uid === undefined ? undefined : readReport(message), baseUrl };
+    if (uid === undefined) return decide(poll, undefined);
+    // A record the store holds in memory needs no promise: most polls are answered at once.
+    const known = store.peekAgent?.(uid);
+    if (known !== undefined) return decide(poll, known);
+    return store.getAgent(uid).catch(storeFailure).then((stored) => decide(poll, stored));
   };
 }

@@ -176,7 +176,8 @@ export function createOpampHandler(options: OpampRouteOptions): OpampRequestHand
         const limited = await throttle.limitAgent(uid ? uidToString(uid) : `address:${clientAddress(request, options.trustProxy)}`);
         if (limited) throw limited;
       }
-      const reply = await options.poll(message, () => baseUrlOf(request, options));
+      const pending = options.poll(message, () => baseUrlOf(request, options));
+      const reply = pending instanceof Promise ? await pending : pending;
       options.observer?.polled('ok');
       send(request, response, started, 200, reply);
     } catch (error) {

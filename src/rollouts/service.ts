@@ -74,10 +74,22 @@ export class RolloutService {
   private hasArtifact = (description: AgentDescriptionRecord | undefined, version: string): boolean =>
     this.options.offers?.artifactFor(description, version) !== undefined;
 
-  /** Resolves, before the (synchronous) protocol handler runs, what this agent may be offered. */
-  async decide(instanceUid: string, description: AgentDescriptionRecord | undefined, capabilities: number): Promise<Assignment> {
+  /**
+   * Resolves, before the (synchronous) protocol handler runs, what this agent may be offered.
+   * An agent no rollout selects is answered at once, without a promise: that is most polls.
+   */
+  decide(instanceUid: string, description: AgentDescriptionRecord | undefined, capabilities: number): Assignment | Promise<Assignment> {
     const rollout = this.applying(description);
     if (rollout === undefined) return DEFAULT;
+    return this.decideMember(rollout, instanceUid, description, capabilities);
+  }
+
+  private async decideMember(
+    rollout: RolloutRecord,
+    instanceUid: string,
+    description: AgentDescriptionRecord | undefined,
+    capabilities: number,
+  ): Promise<Assignment> {
     const hold: Assignment = { decision: { kind: 'hold', rolloutId: rollout.id }, rollout };
     const { store, now } = this.options;
     let member = await store.getMember(rollout.id, instanceUid);

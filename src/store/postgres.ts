@@ -168,6 +168,11 @@ export class PostgresStore implements AgentStore {
     ]);
   }
 
+  /** Only a batched record not yet written: anything else may have changed on another instance. */
+  peekAgent(instanceUid: string): AgentRecord | undefined {
+    return this.pending.get(instanceUid);
+  }
+
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
     const waiting = this.pending.get(instanceUid);
     if (waiting) return waiting;
@@ -176,13 +181,13 @@ export class PostgresStore implements AgentStore {
     return row === undefined ? undefined : recordOfRow(row);
   }
 
-  async putAgent(record: AgentRecord, durable: boolean): Promise<void> {
-    if (durable) {
-      this.pending.delete(record.instanceUid);
-      await this.write(record);
-    } else {
+  putAgent(record: AgentRecord, durable: boolean): Promise<void> | void {
+    if (!durable) {
       this.pending.set(record.instanceUid, record);
+      return;
     }
+    this.pending.delete(record.instanceUid);
+    return this.write(record);
   }
 
   async deleteAgent(instanceUid: string): Promise<boolean> {

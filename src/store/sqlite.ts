@@ -258,9 +258,13 @@ export class SqliteStore implements AgentStore {
     this.cache.set(uid, record);
   }
 
-  async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
+  peekAgent(instanceUid: string): AgentRecord | undefined {
     // A record pushed out of memory may still wait for its write.
-    const known = this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
+    return this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
+  }
+
+  async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
+    const known = this.peekAgent(instanceUid);
     if (known) return known;
     const row = this.statements.get.get(instanceUid);
     if (row === undefined) return undefined;
@@ -269,7 +273,9 @@ export class SqliteStore implements AgentStore {
     return record;
   }
 
-  async putAgent(record: AgentRecord, durable: boolean): Promise<void> {
+  // Not async: a batched write, most polls' only write, returns nothing to wait for, and a
+  // durable one returns its own promise without wrapping it in another.
+  putAgent(record: AgentRecord, durable: boolean): Promise<void> | void {
     const uid = record.instanceUid;
     if (!durable) {
       // A durable write of the same agent still queued carries older data: this one replaces it.

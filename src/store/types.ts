@@ -127,10 +127,16 @@ export interface StoredAgentKey {
 export interface AgentStore {
   getAgent(instanceUid: string): Promise<AgentRecord | undefined>;
   /**
-   * Saves the whole record. `durable` writes now (state that must survive a crash: new agents,
-   * descriptions, package statuses, offers); otherwise the write joins the next batch.
+   * The agent's latest record if the store holds it in memory, else undefined (then ask
+   * getAgent). Optional; it lets the poll of a known agent be answered without waiting.
    */
-  putAgent(record: AgentRecord, durable: boolean): Promise<void>;
+  peekAgent?(instanceUid: string): AgentRecord | undefined;
+  /**
+   * Saves the whole record. `durable` writes now (state that must survive a crash: new agents,
+   * descriptions, package statuses, offers) and resolves once written; otherwise the write joins
+   * the next batch and a store may return nothing, as there is nothing to wait for.
+   */
+  putAgent(record: AgentRecord, durable: boolean): Promise<void> | void;
   deleteAgent(instanceUid: string): Promise<boolean>;
   countAgents(): Promise<number>;
   listAgents(options: { limit: number; afterInstanceUid?: string }): Promise<AgentRecord[]>;
