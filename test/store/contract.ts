@@ -135,6 +135,25 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     t.ok(await other.getAgent(uidOf(4)), 'an agent only ever batched is written whole');
   });
 
+  test('peekAgent answers from memory with the latest record, never an older one', async (t, backing) => {
+    const store = await opened(t, backing);
+    const peek = store.peekAgent?.bind(store);
+    if (peek === undefined) return t.pass('this store keeps nothing in memory');
+    t.equal(peek(uidOf(7)), undefined, 'unknown agent');
+    await store.putAgent(agentRecord(7), true);
+    const routine = agentRecord(7, { sequenceNum: 2, lastSeenMs: NOW + 1000 });
+    await store.putAgent(routine, false);
+    t.same(peek(routine.instanceUid), routine, 'the batched record, before it is written');
+    await store.flush();
+    const afterFlush = peek(routine.instanceUid);
+    t.ok(afterFlush === undefined || afterFlush.sequenceNum === 2, 'after the batch is written: the same record, or ask getAgent');
+    const durable = agentRecord(7, { sequenceNum: 3, lastSeenMs: NOW + 2000, disconnected: true });
+    await store.putAgent(durable, true);
+    const afterDurable = peek(durable.instanceUid);
+    t.ok(afterDurable === undefined || afterDurable.sequenceNum === 3, 'a durable write is never shadowed by the batch before it');
+    t.same(await store.getAgent(durable.instanceUid), stored(durable), 'getAgent agrees');
+  });
+
   test('batched writes go out on their own after the window', async (t, backing) => {
     const store = await opened(t, backing, 50);
     const other = await opened(t, backing);
