@@ -6,41 +6,37 @@ import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../src/store/sqlite';
 import { seededRecord, writeBodies } from './bodies';
 import { runOpenLoop, ServerUnderTest } from './children';
-import { residentMegabytes } from './proc';
+import { measureInRounds, ratioSpread, roundRatio, typical, type Contender, type Measured } from './rounds';
 import type { Settings } from './settings';
-import { fixed, ratioOf, verdict, type Section } from './table';
-import { runWrk, type WrkResult } from './wrk';
+import { fixed, ratioOf, times, verdict, type Section } from './table';
 import type { ServerKind, ServerProcessOptions } from './server-process';
 
 /** Any 32 bytes: without an offer the server only stores what agents report. */
 const NO_OFFER_HASH = Buffer.alloc(32, 0xab);
 
-export interface Measured {
-  load: WrkResult;
-  cpuMicrosPerPoll: number;
-  residentMegabytes: number;
-}
-
-/** Warm-up run, then a measured run between two readings of the server's CPU time. */
-async function measure(server: ServerUnderTest, bodiesDirectory: string, settings: Settings): Promise<Measured> {
-  const run = { url: `${server.url}/v1/opamp`, connections: settings.connections, threads: settings.wrkThreads, bodiesDirectory };
-  await runWrk({ ...run, seconds: settings.warmupSeconds }, settings.scratch);
-  const before = await server.stats();
-  const load = await runWrk({ ...run, seconds: settings.seconds }, settings.scratch);
-  const after = await server.stats();
-  if (load.socketErrors > 0 || load.statusErrors > 0) {
-    throw new Error(`${server.kind}: ${load.socketErrors} socket errors and ${load.statusErrors} non-2xx answers`);
-  }
-  return { load, cpuMicrosPerPoll: (after.cpuMicros - before.cpuMicros) / load.requests, residentMegabytes: residentMegabytes(server.pid) };
-}
-
-export async function measureServer(kind: ServerKind, options: ServerProcessOptions, bodiesDirectory: string, settings: Settings): Promise<Measured> {
-  const server = await ServerUnderTest.start(kind, options);
+/** Starts the servers, measures them in interleaved rounds, and stops them whatever happens. */
+async function compare(
+  entries: Array<{ kind: ServerKind; options: ServerProcessOptions; bodiesDirectory: string }>,
+  settings: Settings,
+): Promise<Measured[][]> {
+  const started: ServerUnderTest[] = [];
   try {
-    return await measure(server, bodiesDirectory, settings);
+    const contenders: Contender[] = [];
+    for (const entry of entries) {
+      const server = await ServerUnderTest.start(entry.kind, entry.options);
+      started.push(server);
+      contenders.push({ server, bodiesDirectory: entry.bodiesDirectory });
+    }
+    return await measureInRounds(contenders, settings);
   } finally {
-    await server.stop();
+    for (const server of started) await server.stop();
   }
+}
+
+/** One server alone, in the same rounds: its typical figures. */
+export async function measureServer(kind: ServerKind, options: ServerProcessOptions, bodiesDirectory: string, settings: Settings): Promise<Measured> {
+  const [rounds] = await compare([{ kind, options, bodiesDirectory }], settings);
+  return typical(rounds!);
 }
 
 const dataDirectory = (settings: Settings, name: string): string => fs.mkdtempSync(path.join(settings.scratch, `${name}-`));
@@ -53,26 +49,32 @@ export async function pollPath(settings: Settings): Promise<Section> {
     { first: 1, last: settings.bodiesPerAgent },
     NO_OFFER_HASH,
   );
-  const bareHttp = await measureServer('bare-http', {}, bodies.directory, settings);
-  const bareFastify = await measureServer('bare-fastify', {}, bodies.directory, settings);
-  const ours = await measureServer('ours', { flags: { 'data-dir': dataDirectory(settings, 'poll') } }, bodies.directory, settings);
+  const [bareHttpRounds, bareFastifyRounds, oursRounds] = await compare([
+    { kind: 'bare-http', options: {}, bodiesDirectory: bodies.directory },
+    { kind: 'bare-fastify', options: {}, bodiesDirectory: bodies.directory },
+    { kind: 'ours', options: { flags: { 'data-dir': dataDirectory(settings, 'poll') } }, bodiesDirectory: bodies.directory },
+  ], settings);
+  const [bareHttp, bareFastify, ours] = [bareHttpRounds!, bareFastifyRounds!, oursRounds!].map(typical) as [Measured, Measured, Measured];
   const polls = (value: Measured): string => `${fixed(value.load.requestsPerSecond)}/s`;
   const cpu = (value: Measured): string => `${fixed(value.cpuMicrosPerPoll)} µs`;
   const milliseconds = (value: number): string => `${fixed(value, 2)} ms`;
-  const cpuRatio = ours.cpuMicrosPerPoll / bareHttp.cpuMicrosPerPoll;
-  const pollsRatio = ours.load.requestsPerSecond / bareFastify.load.requestsPerSecond;
+  const rate = (value: Measured): number => value.load.requestsPerSecond;
+  const cpuPerPoll = (value: Measured): number => value.cpuMicrosPerPoll;
+  const cpuRatio = roundRatio(oursRounds!, bareHttpRounds!, cpuPerPoll);
+  const pollsRatio = roundRatio(oursRounds!, bareFastifyRounds!, rate);
   return {
     title: `Poll path (${settings.agents} agents, ${settings.connections} connections, wrk closed loop)`,
     rows: [
-      { figure: 'Polls/s vs bare Fastify', ours: polls(ours), baseline: polls(bareFastify), ratio: ratioOf(ours.load.requestsPerSecond, bareFastify.load.requestsPerSecond), target: '≥ 0.90x', result: verdict(pollsRatio >= 0.9) },
-      { figure: 'Polls/s vs bare node:http', ours: polls(ours), baseline: polls(bareHttp), ratio: ratioOf(ours.load.requestsPerSecond, bareHttp.load.requestsPerSecond), target: '', result: '' },
-      { figure: 'Server CPU per poll vs bare node:http', ours: cpu(ours), baseline: cpu(bareHttp), ratio: ratioOf(ours.cpuMicrosPerPoll, bareHttp.cpuMicrosPerPoll), target: '≤ 1.15x', result: verdict(cpuRatio <= 1.15) },
-      { figure: 'Server CPU per poll vs bare Fastify', ours: cpu(ours), baseline: cpu(bareFastify), ratio: ratioOf(ours.cpuMicrosPerPoll, bareFastify.cpuMicrosPerPoll), target: '', result: '' },
+      { figure: 'Polls/s vs bare Fastify', ours: polls(ours), baseline: polls(bareFastify), ratio: times(pollsRatio), target: '≥ 0.90x', result: verdict(pollsRatio >= 0.9) },
+      { figure: 'Polls/s vs bare node:http', ours: polls(ours), baseline: polls(bareHttp), ratio: times(roundRatio(oursRounds!, bareHttpRounds!, rate)), target: '', result: '' },
+      { figure: 'Server CPU per poll vs bare node:http', ours: cpu(ours), baseline: cpu(bareHttp), ratio: times(cpuRatio), target: '≤ 1.15x', result: verdict(cpuRatio <= 1.15) },
+      { figure: 'Server CPU per poll vs bare Fastify', ours: cpu(ours), baseline: cpu(bareFastify), ratio: times(roundRatio(oursRounds!, bareFastifyRounds!, cpuPerPoll)), target: '', result: '' },
       { figure: 'p50 latency vs bare node:http / Fastify', ours: milliseconds(ours.load.p50Ms), baseline: `${milliseconds(bareHttp.load.p50Ms)} / ${milliseconds(bareFastify.load.p50Ms)}`, ratio: ratioOf(ours.load.p50Ms, bareHttp.load.p50Ms), target: '', result: '' },
       { figure: 'p99 latency vs bare node:http / Fastify', ours: milliseconds(ours.load.p99Ms), baseline: `${milliseconds(bareHttp.load.p99Ms)} / ${milliseconds(bareFastify.load.p99Ms)}`, ratio: ratioOf(ours.load.p99Ms, bareHttp.load.p99Ms), target: '', result: '' },
     ],
     notes: [
       `${bodies.count} pre-encoded bodies (${fixed(bodies.gzipShare * 100)}% gzip, answered with gzip); ours starts on an empty store, so each agent's first poll is a new agent.`,
+      `${settings.rounds} rounds of ${settings.roundSeconds} s, the three servers in turn; figures are medians over the rounds and ratios the median of the per-round ratios (CPU vs bare node:http ranged ${ratioSpread(oursRounds!, bareHttpRounds!, cpuPerPoll)}, polls/s vs bare Fastify ${ratioSpread(oursRounds!, bareFastifyRounds!, rate)}).`,
     ],
   };
 }
@@ -95,8 +97,7 @@ export interface FleetOutcome {
 }
 
 export async function fleetScale(settings: Settings): Promise<FleetOutcome> {
-  const results: Array<{ size: number; measured: Measured; seedSeconds: number }> = [];
-  let largestFleetDirectory = '';
+  const fleets: Array<{ size: number; directory: string; bodiesDirectory: string; seedSeconds: number }> = [];
   for (const size of settings.fleetSizes) {
     const directory = dataDirectory(settings, `fleet-${size}`);
     const seedSeconds = await seedFleet(directory, size);
@@ -104,20 +105,27 @@ export async function fleetScale(settings: Settings): Promise<FleetOutcome> {
     // lookups touch the whole table; seeded at sequence 1, so polls go on from 2.
     const active = range(settings.agents, Math.floor(size / settings.agents));
     const bodies = writeBodies(path.join(settings.scratch, `fleet-bodies-${size}`), active, { first: 2, last: settings.bodiesPerAgent + 1 }, NO_OFFER_HASH);
-    const measured = await measureServer('ours', { flags: { 'data-dir': directory } }, bodies.directory, settings);
-    results.push({ size, measured, seedSeconds });
-    largestFleetDirectory = directory;
+    fleets.push({ size, directory, bodiesDirectory: bodies.directory, seedSeconds });
   }
+  // Every fleet size is served at once, each by its own server, measured in turn.
+  const rounds = await compare(
+    fleets.map((fleet) => ({ kind: 'ours' as const, options: { flags: { 'data-dir': fleet.directory } }, bodiesDirectory: fleet.bodiesDirectory })),
+    settings,
+  );
+  const results = fleets.map((fleet, index) => ({ ...fleet, rounds: rounds[index]!, measured: typical(rounds[index]!) }));
   const first = results[0]!;
+  const rate = (value: Measured): number => value.load.requestsPerSecond;
+  const p99 = (value: Measured): number => value.load.p99Ms;
+  const cpu = (value: Measured): number => value.cpuMicrosPerPoll;
   const rows: Section['rows'] = [];
   for (const result of results.slice(1)) {
     const last = result === results[results.length - 1];
-    const throughput = result.measured.load.requestsPerSecond / first.measured.load.requestsPerSecond;
-    const p99 = result.measured.load.p99Ms / first.measured.load.p99Ms;
+    const throughput = roundRatio(result.rounds, first.rounds, rate);
+    const latency = roundRatio(result.rounds, first.rounds, p99);
     rows.push(
-      { figure: `Polls/s, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(result.measured.load.requestsPerSecond)}/s`, baseline: `${fixed(first.measured.load.requestsPerSecond)}/s`, ratio: ratioOf(result.measured.load.requestsPerSecond, first.measured.load.requestsPerSecond), target: last ? '≥ 0.80x' : '', result: last ? verdict(throughput >= 0.8) : '' },
-      { figure: `p99 latency, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(result.measured.load.p99Ms, 2)} ms`, baseline: `${fixed(first.measured.load.p99Ms, 2)} ms`, ratio: ratioOf(result.measured.load.p99Ms, first.measured.load.p99Ms), target: last ? '≤ 1.20x' : '', result: last ? verdict(p99 <= 1.2) : '' },
-      { figure: `CPU per poll, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(result.measured.cpuMicrosPerPoll)} µs`, baseline: `${fixed(first.measured.cpuMicrosPerPoll)} µs`, ratio: ratioOf(result.measured.cpuMicrosPerPoll, first.measured.cpuMicrosPerPoll), target: '', result: '' },
+      { figure: `Polls/s, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(rate(result.measured))}/s`, baseline: `${fixed(rate(first.measured))}/s`, ratio: times(throughput), target: last ? '≥ 0.80x' : '', result: last ? verdict(throughput >= 0.8) : '' },
+      { figure: `p99 latency, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(p99(result.measured), 2)} ms`, baseline: `${fixed(p99(first.measured), 2)} ms`, ratio: times(latency), target: last ? '≤ 1.20x' : '', result: last ? verdict(latency <= 1.2) : '' },
+      { figure: `CPU per poll, ${fixed(result.size)} vs ${fixed(first.size)} agents stored`, ours: `${fixed(cpu(result.measured))} µs`, baseline: `${fixed(cpu(first.measured))} µs`, ratio: times(roundRatio(result.rounds, first.rounds, cpu)), target: '', result: '' },
     );
   }
   const largest = results[results.length - 1]!;
@@ -130,11 +138,14 @@ export async function fleetScale(settings: Settings): Promise<FleetOutcome> {
     result: verdict(largest.measured.residentMegabytes < 300),
   });
   return {
-    largestFleetDirectory,
+    largestFleetDirectory: largest.directory,
     section: {
       title: `Fleet scale (${settings.agents} active agents spread over the stored fleet, wrk closed loop)`,
       rows,
-      notes: [`seeding through SqliteStore.putAgent + flush took ${results.map((result) => `${fixed(result.seedSeconds, 1)} s for ${fixed(result.size)}`).join(', ')}.`],
+      notes: [
+        `seeding through SqliteStore.putAgent + flush took ${results.map((result) => `${fixed(result.seedSeconds, 1)} s for ${fixed(result.size)}`).join(', ')}.`,
+        `one server per fleet size, all running, measured in turn for ${settings.rounds} rounds of ${settings.roundSeconds} s; ratios are the median of the per-round ratios (p99 ${fixed(largest.size)} vs ${fixed(first.size)} ranged ${ratioSpread(largest.rounds, first.rounds, p99)}).`,
+      ],
     },
   };
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { PostgresStore } from '../src/store/postgres';
 import { seededRecord, writeBodies } from './bodies';
-import { measureServer, range, type Measured } from './polls';
+import { measureServer, range } from './polls';
+import type { Measured } from './rounds';
 import type { Settings } from './settings';
 import { fixed, ratioOf, verdict, type Section } from './table';
 

@@ -7,8 +7,9 @@ export interface Settings {
   quick: boolean;
   /** `--only poll,downloads`: run just these parts (names as in the progress lines); empty: all. */
   only: string[];
-  /** Measured seconds of each closed-loop wrk run. */
-  seconds: number;
+  /** Closed-loop measurements: rounds, each server loaded in turn for `roundSeconds`. */
+  rounds: number;
+  roundSeconds: number;
   /** Unrecorded wrk run before each measured one (JIT, connections, page cache). */
   warmupSeconds: number;
   connections: number;
@@ -34,7 +35,8 @@ export function settingsFrom(argv: string[]): Settings {
   return {
     quick,
     only,
-    seconds: quick ? 3 : 10,
+    rounds: quick ? 3 : 5,
+    roundSeconds: quick ? 2 : 4,
     warmupSeconds: quick ? 1 : 3,
     connections: 32,
     wrkThreads: 1,

@@ -24,6 +24,9 @@ export const fixed = (value: number, digits = 0): string =>
 export const ratioOf = (ours: number, baseline: number): string =>
   Number.isFinite(ours) && Number.isFinite(baseline) && baseline !== 0 ? `${(ours / baseline).toFixed(2)}x` : 'n/a';
 
+/** A ratio already computed (a median of per-round ratios). */
+export const times = (ratio: number): string => (Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a');
+
 export const verdict = (met: boolean): Verdict => (met ? 'PASS' : 'MISS');
 
 export function printTable(sections: Section[], write: (text: string) => void): void {

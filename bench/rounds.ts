@@ -1,0 +1,82 @@
+// Closed-loop measurement in interleaved rounds. On a shared machine the speed available to a
+// process drifts by tens of percent over a minute; measuring one server after the other lets
+// that drift land on one side of a ratio. Here every server under comparison is started at
+// once and they take turns, round after round, so each round's ratio compares servers measured
+// seconds apart, and the median over the rounds drops the rounds another tenant disturbed.
+import type { ServerUnderTest } from './children';
+import { residentMegabytes } from './proc';
+import type { Settings } from './settings';
+import { runWrk, type WrkResult } from './wrk';
+
+export interface Measured {
+  load: WrkResult;
+  cpuMicrosPerPoll: number;
+  residentMegabytes: number;
+}
+
+export interface Contender {
+  server: ServerUnderTest;
+  bodiesDirectory: string;
+}
+
+/** One load run between two readings of the server's own CPU time (user + system, all threads). */
+async function measureOnce(contender: Contender, seconds: number, settings: Settings): Promise<Measured> {
+  const { server, bodiesDirectory } = contender;
+  const run = { url: `${server.url}/v1/opamp`, connections: settings.connections, threads: settings.wrkThreads, bodiesDirectory, seconds };
+  const before = await server.stats();
+  const load = await runWrk(run, settings.scratch);
+  const after = await server.stats();
+  if (load.socketErrors > 0 || load.statusErrors > 0) {
+    throw new Error(`${server.kind}: ${load.socketErrors} socket errors and ${load.statusErrors} non-2xx answers`);
+  }
+  return { load, cpuMicrosPerPoll: (after.cpuMicros - before.cpuMicros) / load.requests, residentMegabytes: residentMegabytes(server.pid) };
+}
+
+/** Warms every contender up, then measures them in turn for `settings.rounds` rounds: [contender][round]. */
+export async function measureInRounds(contenders: Contender[], settings: Settings): Promise<Measured[][]> {
+  for (const contender of contenders) await measureOnce(contender, settings.warmupSeconds, settings);
+  const results: Measured[][] = contenders.map(() => []);
+  for (let round = 0; round < settings.rounds; round += 1) {
+    for (const [index, contender] of contenders.entries()) {
+      results[index]!.push(await measureOnce(contender, settings.roundSeconds, settings));
+    }
+  }
+  return results;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** A contender's figures over its rounds: the median of each, and its memory after the last. */
+export function typical(rounds: Measured[]): Measured {
+  const load = (pick: (result: WrkResult) => number): number => median(rounds.map((round) => pick(round.load)));
+  const last = rounds[rounds.length - 1]!;
+  return {
+    load: {
+      ...last.load,
+      requests: rounds.reduce((sum, round) => sum + round.load.requests, 0),
+      requestsPerSecond: load((result) => result.requestsPerSecond),
+      megabytesPerSecond: load((result) => result.megabytesPerSecond),
+      p50Ms: load((result) => result.p50Ms),
+      p90Ms: load((result) => result.p90Ms),
+      p99Ms: load((result) => result.p99Ms),
+      maxMs: Math.max(...rounds.map((round) => round.load.maxMs)),
+    },
+    cpuMicrosPerPoll: median(rounds.map((round) => round.cpuMicrosPerPoll)),
+    residentMegabytes: last.residentMegabytes,
+  };
+}
+
+/** The ratio of one figure, taken round by round (same round, seconds apart) and then the median. */
+export function roundRatio(ours: Measured[], baseline: Measured[], figure: (measured: Measured) => number): number {
+  return median(ours.map((round, index) => figure(round) / figure(baseline[index]!)));
+}
+
+/** The per-round ratios, lowest to highest, so a reader can see how much the machine moved. */
+export function ratioSpread(ours: Measured[], baseline: Measured[], figure: (measured: Measured) => number): string {
+  const ratios = ours.map((round, index) => figure(round) / figure(baseline[index]!)).sort((left, right) => left - right);
+  return `${ratios[0]!.toFixed(2)}-${ratios[ratios.length - 1]!.toFixed(2)}x`;
+}
