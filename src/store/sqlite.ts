@@ -279,13 +279,22 @@ export class SqliteStore implements AgentStore {
     const uid = record.instanceUid;
     if (!durable) {
       // A durable write of the same agent still queued carries older data: this one replaces it.
-      if (this.durable.has(uid)) return this.putAgent(record, true);
+      if (this.durable.size > 0 && this.durable.has(uid)) return this.putAgent(record, true);
       const previous = this.cache.get(uid);
+      const waiting = this.pending.get(uid);
       // Only the two columns are written when nothing else moved since the last record; a
       // record not in memory may differ in anything, so it is written whole.
-      const full = previous === undefined || !onlyTouched(previous, record) || this.pending.get(uid)?.full === true;
-      this.pending.set(uid, { record, full });
-      this.remember(record);
+      const full = previous === undefined || !onlyTouched(previous, record) || waiting?.full === true;
+      // The waiting entry is updated in place: batches are written synchronously, so no
+      // write can be holding it, and a poll of an agent already waiting allocates nothing.
+      if (waiting) {
+        waiting.record = record;
+        waiting.full = full;
+      } else {
+        this.pending.set(uid, { record, full });
+      }
+      if (previous === undefined) this.remember(record);
+      else this.cache.set(uid, record);
       return;
     }
     this.pending.delete(uid);
