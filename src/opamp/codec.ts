@@ -72,19 +72,29 @@ export function decodeServerToAgent(bytes: Uint8Array): ServerToAgent {
   return proto.ServerToAgent.decode(bytes);
 }
 
-const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+/** Character codes of the two hex digits of each byte value: [high, low] at 2 * byte. */
+const HEX_CODES = Uint8Array.from(
+  Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0')).flatMap((pair) => [pair.charCodeAt(0), pair.charCodeAt(1)]),
+);
+const DASH = 0x2d;
+/** Reused by every call (single-threaded, filled completely before each read). */
+const UUID_CODES: number[] = new Array<number>(36).fill(DASH);
 
 /** Canonical lowercase UUID text of a 16-byte id; other lengths are shown as hex. */
 export function uidToString(uid: Uint8Array): string {
   if (uid.byteLength !== 16) return Buffer.from(uid.buffer, uid.byteOffset, uid.byteLength).toString('hex');
-  // Every poll converts its uid, some more than once: a table lookup per byte is several times
-  // cheaper than a hex Buffer and five slices.
-  let text = '';
+  // Every poll converts its uid and looks it up in a Map. Joining pieces with += builds a rope
+  // that the Map must flatten first; one String.fromCharCode call makes a flat string at once,
+  // and costs less than half as much with the lookup included.
+  let at = 0;
   for (let index = 0; index < 16; index += 1) {
-    if (index === 4 || index === 6 || index === 8 || index === 10) text += '-';
-    text += HEX_BYTES[uid[index]!]!;
+    if (index === 4 || index === 6 || index === 8 || index === 10) at += 1;
+    const byte = uid[index]!;
+    UUID_CODES[at] = HEX_CODES[2 * byte]!;
+    UUID_CODES[at + 1] = HEX_CODES[2 * byte + 1]!;
+    at += 2;
   }
-  return text;
+  return String.fromCharCode.apply(null, UUID_CODES);
 }
 
 export function uidFromString(text: string): Buffer | undefined {
