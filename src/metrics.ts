@@ -89,10 +89,12 @@ export class Metrics {
       const method = store[name] as (...args: unknown[]) => Promise<unknown> | void;
       const child = this.storeSeconds.child(name);
       target[name] = (...args: unknown[]): Promise<unknown> | void => {
+        // A batched write only joins the next batch and waits on nothing; timing it would fill
+        // the histogram with zeros and hide the writes that do wait.
+        if (name === 'putAgent' && args[1] === false) return method.apply(store, args);
         const started = performance.now();
         const result = method.apply(store, args);
         const stop = (): void => child.observe((performance.now() - started) / 1000);
-        // A batched putAgent returns nothing: it took only the time spent here.
         if (result === undefined) stop();
         else result.then(stop, stop);
         return result;

@@ -93,8 +93,19 @@ t.test('offers carry a per-agent token; downloads need a valid one', async (t) =
   t.equal(sample(metrics, 'opamp_catalog_packages', '{verdict="offerable"}'), 2);
   t.match(metrics, /http_request_duration_seconds_count\{method="POST",route="\/v1\/opamp",status_code="200"\} 2/);
   t.match(metrics, /opamp_store_operation_duration_seconds_count\{operation="getAgent"\} [1-9]/);
-  // Batched writes return nothing to wait for; they are timed all the same.
-  t.match(metrics, /opamp_store_operation_duration_seconds_count\{operation="putAgent"\} 2\b/);
+  // Both polls carried an offer, so both wrote at once: both are timed.
+  const writes = (text: string): number => sample(text, 'opamp_store_operation_duration_seconds_count', '{operation="putAgent"}');
+  const reads = (text: string): number => sample(text, 'opamp_store_operation_duration_seconds_count', '{operation="getAgent"}');
+  t.equal(writes(metrics), 2, 'two writes timed');
+
+  // A routine poll of a known agent: its record is in memory and its write joins the batch.
+  const routine = await poll(server.url, { instanceUid: uid(10), sequenceNum: 1, capabilities: 0x1 | 0x8 | 0x10 }, auth);
+  t.equal(routine.status, 200);
+  t.notOk(routine.message!.packagesAvailable, 'nothing new to offer');
+  const afterRoutine = (await call(server.url, 'GET', '/metrics')).text;
+  t.equal(sample(afterRoutine, 'opamp_polls_total', '{outcome="ok"}') - sample(metrics, 'opamp_polls_total', '{outcome="ok"}'), 1, 'the poll is counted');
+  t.equal(writes(afterRoutine), 2, 'its batched write waits on nothing and is not timed');
+  t.equal(reads(afterRoutine), reads(metrics), 'nor is a record read from memory');
   // The clock moved 25 h since the polls, so both agents now count as offline.
   t.match(metrics, /opamp_agents\{state="offline",version="0.110.0"\} 2/);
 });
