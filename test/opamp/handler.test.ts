@@ -2,7 +2,7 @@
 // at once rather than batched.
 import t from 'tap';
 import { proto } from '../../src/opamp/codec';
-import { handlePoll, type Offer, type PollContext } from '../../src/opamp/handler';
+import { handlePoll, sameRecordValue, type Offer, type PollContext } from '../../src/opamp/handler';
 import type { AgentRecord } from '../../src/store/types';
 import { uid } from '../helpers/server';
 
@@ -113,4 +113,26 @@ t.test('a report equal to what is stored changes nothing that must be written at
   const withOffer = handlePoll(resent.record, message({ sequenceNum: 3 }), context(current));
   const repeated = handlePoll(withOffer.record, message({ sequenceNum: 4, packageStatuses: statuses }), context(current));
   t.ok(repeated.response.packagesAvailable, 'an unchanged report of another hash still gets the offer again');
+});
+
+t.test('stored and reported values compare by content, as their JSON would', async (t) => {
+  const description = () => ({ identifying: { 'service.name': 'otelcol' }, nonIdentifying: { list: [1, 'two', null, { deep: true }], 'host.name': 'a' } });
+  t.ok(sameRecordValue(description(), description()), 'equal nested content');
+  t.ok(sameRecordValue(JSON.parse(JSON.stringify(description())), description()), 'a record read back from JSON equals the reported one');
+  const cases: Array<[string, unknown, unknown]> = [
+    ['another value deep down', description(), { ...description(), nonIdentifying: { list: [1, 'two', null, { deep: false }], 'host.name': 'a' } }],
+    ['an extra key', { a: 1 }, { a: 1, b: 2 }],
+    ['a missing key with the same count', { a: 1, b: undefined }, { a: 1, c: undefined }],
+    ['a key left undefined against one absent', { a: 1, b: undefined }, { a: 1 }],
+    ['an array against an object with the same keys', ['x'], { 0: 'x' }],
+    ['array order', [1, 2], [2, 1]],
+    ['null against an object', null, {}],
+    ['a number against its text', 1, '1'],
+    ['0 against false', 0, false],
+  ];
+  for (const [name, left, right] of cases) {
+    t.notOk(sameRecordValue(left, right), name);
+    t.notOk(sameRecordValue(right, left), `${name} (swapped)`);
+  }
+  t.ok(sameRecordValue(Number.NaN, Number.NaN), 'NaN equals itself');
 });
