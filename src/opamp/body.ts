@@ -68,12 +68,14 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
       }
       chunks.push(chunk);
     };
+    // 'on', not 'once': each event comes once per request anyway, and the wrappers 'once'
+    // allocates would be made for every poll.
     request.on('data', onData);
-    request.once('end', () => {
+    request.on('end', () => {
       if (size <= limit) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    request.once('error', reject);
-    request.once('close', () => {
+    request.on('error', reject);
+    request.on('close', () => {
       if (!request.complete) reject(new Error('the client went away before the body ended'));
     });
   });

@@ -139,12 +139,16 @@ export interface Report {
   packageStatuses?: PackageStatusesRecord;
 }
 
+const NOTHING_REPORTED: Report = Object.freeze({});
+
 /**
  * Converts (and checks the limits of) what a message reports. The caller may read it before
  * the handler runs (the rollouts select agents by description) and pass it in, so that it is
  * converted once per poll.
  */
 export function readReport(message: AgentToServer): Report {
+  // Most polls report none of it: they share one empty report.
+  if (!message.agentDescription && !message.health && !message.packageStatuses) return NOTHING_REPORTED;
   return {
     description: message.agentDescription ? descriptionToRecord(message.agentDescription) : undefined,
     health: message.health ? healthToRecord(message.health) : undefined,

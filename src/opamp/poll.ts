@@ -70,6 +70,8 @@ function withDownloadHeaders(
   return { ...available, packages: Object.fromEntries(packages) };
 }
 
+const noOffer = (): undefined => undefined;
+
 /** A store that fails mid-poll makes the server unavailable, not broken: agents retry. */
 function storeFailure(error: unknown): never {
   if (error instanceof ServerError) throw error;
@@ -136,7 +138,7 @@ export function createPollService(options: PollServiceOptions): PollService {
       nowMs,
       offlineAfterMs: options.offlineAfterMs,
       generateInstanceUid: newInstanceUid,
-      offerFor: offers ? (record) => offers.offerFor(record, poll.baseUrl(), decision) : () => undefined,
+      offerFor: offers ? (record) => offers.offerFor(record, poll.baseUrl(), decision) : noOffer,
     }, poll.report);
     return save(stored, result, assignment, nowMs);
   }
