@@ -114,6 +114,27 @@ export function sameRecordValue(left: unknown, right: unknown): boolean {
   return true;
 }
 
+/**
+ * Whether two status reports differ at most in download progress (percent, rate). Progress
+ * moves on every poll of a download and the next report restates it, so losing the last
+ * second of it in a crash costs nothing: it goes with the next batch, not in a write of its own.
+ */
+function onlyProgressMoved(reported: PackageStatusesRecord, stored: PackageStatusesRecord | undefined): boolean {
+  if (stored === undefined) return false;
+  if (reported.serverProvidedAllPackagesHash !== stored.serverProvidedAllPackagesHash || reported.errorMessage !== stored.errorMessage) return false;
+  const names = Object.keys(reported.packages);
+  if (names.length !== Object.keys(stored.packages).length) return false;
+  return names.every((name) => {
+    if (!Object.hasOwn(stored.packages, name)) return false;
+    const now = reported.packages[name]!;
+    const before = stored.packages[name]!;
+    return now.status === before.status && now.name === before.name &&
+      now.agentHasVersion === before.agentHasVersion && now.agentHasHash === before.agentHasHash &&
+      now.serverOfferedVersion === before.serverOfferedVersion && now.serverOfferedHash === before.serverOfferedHash &&
+      now.errorMessage === before.errorMessage;
+  });
+}
+
 /** `reported`, or undefined when it equals what is stored. */
 function unlessSame<T>(reported: T | undefined, stored: T | undefined): T | undefined {
   return reported !== undefined && stored !== undefined && sameRecordValue(reported, stored) ? undefined : reported;
@@ -249,7 +270,7 @@ export function handlePoll(
     removeInstanceUid !== undefined ||
     description !== undefined ||
     health !== undefined ||
-    packageStatuses !== undefined ||
+    (packageStatuses !== undefined && !onlyProgressMoved(packageStatuses, stored?.packageStatuses)) ||
     offerSent ||
     record.disconnected !== (stored?.disconnected ?? false) ||
     record.capabilities !== stored?.capabilities;

@@ -81,6 +81,27 @@ t.test('changes that must survive a crash are durable', async (t) => {
   t.equal(disconnect.record.lastSeenMs, 1_000_000, 'last seen from the clock given');
 });
 
+t.test('download progress alone goes with the batch; any other status change is durable', async (t) => {
+  const statuses = (status: number, percent: number, version = '1.0.0') => ({
+    serverProvidedAllPackagesHash: Buffer.from('bb', 'hex'),
+    packages: { '': { name: '', agentHasVersion: version, serverOfferedVersion: '1.1.0', status, downloadDetails: { downloadPercent: percent, downloadBytesPerSecond: 1e6 } } },
+  });
+  const DOWNLOADING = 4;
+  const first = handlePoll(undefined, message({ capabilities: 1 }), context(undefined));
+  const started = handlePoll(first.record, message({ sequenceNum: 1, capabilities: 1, packageStatuses: statuses(DOWNLOADING, 10) }), context(undefined));
+  t.ok(started.durable, 'the first status report');
+  const progressed = handlePoll(started.record, message({ sequenceNum: 2, capabilities: 1, packageStatuses: statuses(DOWNLOADING, 60) }), context(undefined));
+  t.notOk(progressed.durable, 'only the percentage moved');
+  t.equal(progressed.record.packageStatuses?.packages['']?.downloadPercent, 60, 'but the record holds it, for the batch');
+  t.not(progressed.record.packageStatuses, started.record.packageStatuses, 'as a new object, so the store writes the whole record');
+  const installing = handlePoll(progressed.record, message({ sequenceNum: 3, capabilities: 1, packageStatuses: statuses(2, 100) }), context(undefined));
+  t.ok(installing.durable, 'a new status');
+  const installed = handlePoll(installing.record, message({ sequenceNum: 4, capabilities: 1, packageStatuses: statuses(2, 100, '1.1.0') }), context(undefined));
+  t.ok(installed.durable, 'a new version, same status');
+  const another = { ...statuses(2, 100, '1.1.0'), packages: { ...statuses(2, 100, '1.1.0').packages, extra: { name: 'extra', status: 0 } } };
+  t.ok(handlePoll(installed.record, message({ sequenceNum: 5, capabilities: 1, packageStatuses: another }), context(undefined)).durable, 'another package');
+});
+
 t.test('an offline agent reappearing elsewhere is not a duplicate', async (t) => {
   const description = (host: string) => ({ nonIdentifyingAttributes: [{ key: 'host.name', value: { stringValue: host } }] });
   const first = handlePoll(undefined, message({ agentDescription: description('alpha') }), context(undefined, 0));
