@@ -260,7 +260,10 @@ export class SqliteStore implements AgentStore {
 
   peekAgent(instanceUid: string): AgentRecord | undefined {
     // A record pushed out of memory may still wait for its write.
-    return this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
+    const known = this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
+    // A copy: a routine write moves two fields of the kept record in place (putAgent), and
+    // what a caller was given must not change under it.
+    return known === undefined ? undefined : { ...known };
   }
 
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
@@ -285,16 +288,25 @@ export class SqliteStore implements AgentStore {
       // Only the two columns are written when nothing else moved since the last record; a
       // record not in memory may differ in anything, so it is written whole.
       const full = previous === undefined || !onlyTouched(previous, record) || waiting?.full === true;
+      // A routine write moves the two fields of the record already kept rather than keeping
+      // the new object: one new long-lived object per poll would be promoted out of the young
+      // generation and grow the old one under load (measured: 230 MB resident at start with
+      // 100k agents, 410 MB after 15 s at 44k polls/s).
+      const kept = full ? record : previous;
+      if (!full) {
+        previous.lastSeenMs = record.lastSeenMs;
+        previous.sequenceNum = record.sequenceNum;
+      }
       // The waiting entry is updated in place: batches are written synchronously, so no
       // write can be holding it, and a poll of an agent already waiting allocates nothing.
       if (waiting) {
-        waiting.record = record;
+        waiting.record = kept;
         waiting.full = full;
       } else {
-        this.pending.set(uid, { record, full });
+        this.pending.set(uid, { record: kept, full });
       }
-      if (previous === undefined) this.remember(record);
-      else this.cache.set(uid, record);
+      if (previous === undefined) this.remember(kept);
+      else if (full) this.cache.set(uid, kept);
       return;
     }
     this.pending.delete(uid);

@@ -154,6 +154,24 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     t.same(await store.getAgent(durable.instanceUid), stored(durable), 'getAgent agrees');
   });
 
+  test('a record once read does not change under its reader when the agent polls again', async (t, backing) => {
+    const store = await opened(t, backing);
+    await store.putAgent(agentRecord(8), true);
+    const first = await store.getAgent(uidOf(8));
+    const peeked = store.peekAgent?.(uidOf(8));
+    for (let sequence = 2; sequence <= 4; sequence += 1) {
+      await store.putAgent(agentRecord(8, { sequenceNum: sequence, lastSeenMs: NOW + sequence }), false);
+    }
+    t.equal(first?.sequenceNum, 1, 'what getAgent gave stays as it was');
+    if (peeked !== undefined) t.equal(peeked.sequenceNum, 1, 'so does what peekAgent gave');
+    const latest = await store.getAgent(uidOf(8));
+    t.equal(latest?.sequenceNum, 4, 'a new read sees the latest');
+    t.equal(latest?.lastSeenMs, NOW + 4);
+    await store.flush();
+    const other = await elsewhere(t, backing);
+    t.equal((await other.getAgent(uidOf(8)))?.sequenceNum, 4, 'and so does the data, once the batch is written');
+  });
+
   test('batched writes go out on their own after the window', async (t, backing) => {
     const store = await opened(t, backing, 50);
     const other = await opened(t, backing);
