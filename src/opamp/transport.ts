@@ -95,9 +95,12 @@ export function createOpampHandler(options: OpampRouteOptions): OpampRequestHand
         errorResponse: { type: 0, errorMessage: 'the answer is larger than the server is allowed to send' },
       });
     }
-    let payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    // protobufjs encodes into a Buffer under Node; wrapping it again would cost an object per poll.
+    let payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     // Vary on every answer: caches must know the encoding depends on Accept-Encoding.
-    const headers: Record<string, string | number> = { 'content-type': PROTOBUF, vary: 'Accept-Encoding', ...extraHeaders };
+    const headers: Record<string, string | number> = extraHeaders
+      ? { 'content-type': PROTOBUF, vary: 'Accept-Encoding', ...extraHeaders }
+      : { 'content-type': PROTOBUF, vary: 'Accept-Encoding' };
     if (acceptsGzip(request.headers['accept-encoding'])) {
       payload = zlib.gzipSync(payload);
       headers['content-encoding'] = 'gzip';
