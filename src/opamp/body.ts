@@ -48,35 +48,44 @@ function tooLarge(limit: number): ServerError {
 }
 
 /**
- * The whole body, or a ServerError once it passes `limit` bytes (at once when Content-Length
- * says so). A body that stops half way (the client went away) rejects with a plain Error.
+ * Reads the whole body and calls `done` once: with the bytes, with a ServerError once it passes
+ * `limit` bytes (at once when Content-Length says so), or with a plain Error when it stops half
+ * way (the client went away). A callback rather than a promise: every poll reads a body, and
+ * the route answers most polls without waiting on anything else.
  */
-export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(request: IncomingMessage, limit: number, done: (error: Error | undefined, body?: Buffer) => void): void {
   const declared = request.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.byteLength;
-      if (size > limit) {
-        request.off('data', onData);
-        // Keep draining so the answer can be written; the route closes the connection after it.
-        request.resume();
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    // 'on', not 'once': each event comes once per request anyway, and the wrappers 'once'
-    // allocates would be made for every poll.
-    request.on('data', onData);
-    request.on('end', () => {
-      if (size <= limit) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    request.on('error', reject);
-    request.on('close', () => {
-      if (!request.complete) reject(new Error('the client went away before the body ended'));
-    });
+  if (declared !== undefined && Number(declared) > limit) {
+    done(tooLarge(limit));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  const settle = (error: Error | undefined, body?: Buffer): void => {
+    if (settled) return;
+    settled = true;
+    done(error, body);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.byteLength;
+    if (size > limit) {
+      request.off('data', onData);
+      // Keep draining so the answer can be written; the route closes the connection after it.
+      request.resume();
+      settle(tooLarge(limit));
+      return;
+    }
+    chunks.push(chunk);
+  };
+  // 'on', not 'once': each event comes once per request anyway, and the wrappers 'once'
+  // allocates would be made for every poll.
+  request.on('data', onData);
+  request.on('end', () => {
+    if (size <= limit) settle(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  });
+  request.on('error', (error) => settle(error));
+  request.on('close', () => {
+    if (!request.complete) settle(new Error('the client went away before the body ended'));
   });
 }

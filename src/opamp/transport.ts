@@ -156,18 +156,46 @@ export function createOpampHandler(options: OpampRouteOptions): OpampRequestHand
     return throttle.overloaded?.();
   }
 
-  async function answer(request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
+  /** Answers a refusal or a failure; a client that went away mid-body is owed nothing. */
+  function refuse(request: IncomingMessage, response: ServerResponse, started: number, error: unknown, uid?: Uint8Array): void {
+    if (!(error instanceof ServerError) && request.socket.destroyed) return;
+    sendError(request, response, started, asServerError(error), uid);
+  }
+
+  /** Only a fault in answering itself lands here (every refusal is answered by `refuse`). */
+  function fault(response: ServerResponse, error: unknown): void {
+    // Left to propagate, it would stop the process from an event handler: the request alone fails.
+    logger.error({ err: error }, 'could not answer a poll');
+    if (!response.headersSent) response.writeHead(500, { connection: 'close' });
+    response.end();
+  }
+
+  /** Runs one step of the answer; whatever it throws or rejects with fails this request alone. */
+  function guarded(response: ServerResponse, step: () => void | Promise<void>): void {
+    try {
+      const pending = step();
+      if (pending) pending.catch((error: unknown) => fault(response, error));
+    } catch (error) {
+      fault(response, error);
+    }
+  }
+
+  function poll(request: IncomingMessage, response: ServerResponse, started: number, message: AgentToServer, uid?: Uint8Array): void | Promise<void> {
+    const pending = options.poll(message, () => baseUrlOf(request, options));
+    const answered = (reply: ServerToAgentInit): void => {
+      options.observer?.polled('ok');
+      send(request, response, started, 200, reply);
+    };
+    // Most polls are answered at once; one that needs the store waits for it.
+    if (!(pending instanceof Promise)) return answered(pending);
+    return pending.then(answered, (error: unknown) => refuse(request, response, started, error, uid));
+  }
+
+  /** The body is in: inflate, decode, the per-agent limit, then the poll. */
+  function answerBody(request: IncomingMessage, response: ServerResponse, started: number, raw: Buffer): void | Promise<void> {
     let uid: Uint8Array | undefined;
     try {
-      const early = refuseEarly(request);
-      if (early) throw early;
-      if (throttle.limitAddress) {
-        const limited = await throttle.limitAddress(clientAddress(request, options.trustProxy));
-        if (limited) throw limited;
-      }
-      const gzipped = isGzipped(request.headers['content-encoding']);
-      const raw = await readBody(request, maxMessageBytes);
-      const bytes = gzipped ? gunzip(raw, maxMessageBytes) : raw;
+      const bytes = isGzipped(request.headers['content-encoding']) ? gunzip(raw, maxMessageBytes) : raw;
       let message: AgentToServer;
       try {
         message = decodeAgentToServer(bytes);
@@ -175,28 +203,31 @@ export function createOpampHandler(options: OpampRouteOptions): OpampRequestHand
         throw new ServerError('BAD_PROTOBUF', `the body is not a valid AgentToServer: ${(error as Error).message}`);
       }
       if (message.instanceUid?.byteLength === 16) uid = message.instanceUid;
-      if (throttle.limitAgent) {
-        const limited = await throttle.limitAgent(uid ? uidToString(uid) : `address:${clientAddress(request, options.trustProxy)}`);
-        if (limited) throw limited;
-      }
-      const pending = options.poll(message, () => baseUrlOf(request, options));
-      const reply = pending instanceof Promise ? await pending : pending;
-      options.observer?.polled('ok');
-      send(request, response, started, 200, reply);
+      if (!throttle.limitAgent) return poll(request, response, started, message, uid);
+      const key = uid ? uidToString(uid) : `address:${clientAddress(request, options.trustProxy)}`;
+      return throttle.limitAgent(key)
+        .then((limited) => (limited ? refuse(request, response, started, limited, uid) : poll(request, response, started, message, uid)))
+        .catch((error: unknown) => refuse(request, response, started, error, uid));
     } catch (error) {
-      // The client went away mid-body: there is nobody to answer.
-      if (!(error instanceof ServerError) && request.socket.destroyed) return;
-      sendError(request, response, started, asServerError(error), uid);
+      refuse(request, response, started, error, uid);
     }
   }
 
+  function receive(request: IncomingMessage, response: ServerResponse, started: number): void {
+    readBody(request, maxMessageBytes, (error, raw) => {
+      guarded(response, () => (error ? refuse(request, response, started, error) : answerBody(request, response, started, raw!)));
+    });
+  }
+
   return (request, response) => {
-    answer(request, response, performance.now()).catch((error: unknown) => {
-      // Only a fault in answering itself lands here (every refusal is answered above); a
-      // rejection left unhandled would stop the process, so the request alone fails.
-      logger.error({ err: error }, 'could not answer a poll');
-      if (!response.headersSent) response.writeHead(500, { connection: 'close' });
-      response.end();
+    const started = performance.now();
+    guarded(response, () => {
+      const early = refuseEarly(request);
+      if (early) return refuse(request, response, started, early);
+      if (!throttle.limitAddress) return receive(request, response, started);
+      return throttle.limitAddress(clientAddress(request, options.trustProxy))
+        .then((limited) => (limited ? refuse(request, response, started, limited) : receive(request, response, started)))
+        .catch((error: unknown) => refuse(request, response, started, error));
     });
   };
 }

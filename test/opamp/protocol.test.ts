@@ -176,3 +176,27 @@ t.test('idle keep-alive outlives the 30 s poll interval', async (t) => {
   const seconds = Number(/timeout=(\d+)/.exec(keepAlive)?.[1]);
   t.ok(seconds > 30, `keep-alive timeout ${seconds}s is above the agents' 30 s poll`);
 });
+
+t.test('a fault inside one poll answers that poll 500 with an error body; the next poll works', async (t) => {
+  let faults = 1;
+  const server = await startServer({}, {
+    offers: {
+      offerFor: () => {
+        if (faults > 0) {
+          faults -= 1;
+          throw new Error('offer source broke');
+        }
+        return undefined;
+      },
+    },
+  });
+  t.teardown(() => server.close());
+  const message = { instanceUid: uid(40), sequenceNum: 0, capabilities: 0x1 | 0x8 /* AcceptsPackages */ };
+  const failed = await poll(server.url, message);
+  t.equal(failed.status, 500);
+  t.equal(failed.message?.errorResponse?.errorMessage, 'offer source broke');
+  t.same(Buffer.from(failed.message!.instanceUid), uid(40), 'the error names the agent');
+  const next = await poll(server.url, message);
+  t.equal(next.status, 200, 'the server carries on');
+  t.notOk(next.message!.errorResponse);
+});
