@@ -28,6 +28,17 @@ const CHECKPOINT_INTERVAL_MS = 500;
 /** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
 const HISTORY_PER_AGENT = 100;
 
+/**
+ * The store keeps its own shallow copy, never the caller's object. V8 pretenures an allocation
+ * site whose objects mostly survive: were the records the handler makes on every poll kept now
+ * and then (new agents, changes), all of them would be born in the old generation and fill it
+ * (measured in isolation: 240 bytes of old space per poll; 24 with the copy; 1.4 with
+ * pretenuring turned off).
+ */
+function keptCopy(record: AgentRecord): AgentRecord {
+  return { ...record };
+}
+
 /** Whether `next` differs from `previous` only where a routine poll moves it. */
 function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
   // Reference comparisons suffice: the poll handler reuses the stored objects it does not change.
@@ -292,7 +303,7 @@ export class SqliteStore implements AgentStore {
       // the new object: one new long-lived object per poll would be promoted out of the young
       // generation and grow the old one under load (measured: 230 MB resident at start with
       // 100k agents, 410 MB after 15 s at 44k polls/s).
-      const kept = full ? record : previous;
+      const kept = full ? keptCopy(record) : previous;
       if (!full) {
         previous.lastSeenMs = record.lastSeenMs;
         previous.sequenceNum = record.sequenceNum;
@@ -310,12 +321,13 @@ export class SqliteStore implements AgentStore {
       return;
     }
     this.pending.delete(uid);
-    this.remember(record);
+    const kept = keptCopy(record);
+    this.remember(kept);
     // Resolved once committed, so the agent is answered only after its state is on disk.
     return new Promise<void>((resolve, reject) => {
-      const earlier = this.durable.get(record.instanceUid);
-      this.durable.set(record.instanceUid, {
-        record,
+      const earlier = this.durable.get(uid);
+      this.durable.set(uid, {
+        record: kept,
         full: true,
         resolve: () => {
           earlier?.resolve();
