@@ -1,7 +1,7 @@
 // Shared copies of the attribute values many agents report alike. A fleet's descriptions repeat
 // the same few values (distribution, version, OS, architecture, namespace) on every agent, and a
-// record parsed from its row or decoded from a poll holds its own copy of each: about 190 bytes
-// per agent in the bench fleet, 19 MB of the records held for 100,000 agents.
+// record parsed from its row or decoded from a poll holds its own copy of each. Shared, they
+// took the heap held for the bench's 100,000 agents from 86 MB to 76 MB.
 import type { AgentDescriptionRecord, AttributeValue } from './types';
 
 /** Longer values are unlikely to repeat (ids, free text) and are left as they are. */
