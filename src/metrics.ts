@@ -67,7 +67,7 @@ export class Metrics {
     );
     this.storeSeconds = new LocalHistogram(
       'opamp_store_operation_duration_seconds',
-      'Latency of store operations.',
+      'Latency of store operations that wait on the store (not batched writes or records held in memory).',
       ['operation'],
       [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
       this.registry,
