@@ -10,11 +10,11 @@ import { ServerError } from '../errors';
 import { InternedStrings } from './interned';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
+import { prepareAgentStatements, type AgentStatements } from './sqlite-statements';
 import type {
   AgentCount,
   AgentQuery,
   AgentRecord,
-  AgentState,
   AgentStore,
   PackageStatusChange,
   StoredAgentKey,
@@ -59,7 +59,7 @@ export class SqliteStore implements AgentStore {
   private readonly cache = new Map<string, AgentRecord>();
   private readonly maxCachedAgents: number;
   private readonly timer: NodeJS.Timeout;
-  private readonly statements;
+  private readonly statements: AgentStatements;
   private readonly queries = new Map<string, Database.Statement<unknown[], AgentRow>>();
   private closed = false;
   private draining = false;
@@ -87,61 +87,7 @@ export class SqliteStore implements AgentStore {
         cause: error,
       });
     }
-    this.statements = {
-      get: this.database.prepare<[string], AgentRow>(
-        'SELECT record, last_seen_ms, sequence_num FROM agents WHERE instance_uid = ?',
-      ),
-      put: this.database.prepare<[string, number, number, string]>(
-        `INSERT INTO agents (instance_uid, last_seen_ms, sequence_num, record) VALUES (?, ?, ?, ?)
-         ON CONFLICT (instance_uid) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
-           sequence_num = excluded.sequence_num, record = excluded.record`,
-      ),
-      touch: this.database.prepare<[number, number, string]>(
-        'UPDATE agents SET last_seen_ms = ?, sequence_num = ? WHERE instance_uid = ?',
-      ),
-      delete: this.database.prepare<[string]>('DELETE FROM agents WHERE instance_uid = ?'),
-      count: this.database.prepare<[], { total: number }>('SELECT COUNT(*) AS total FROM agents'),
-      listFirst: this.database.prepare<[number], AgentRow>(
-        'SELECT record, last_seen_ms, sequence_num FROM agents ORDER BY instance_uid LIMIT ?',
-      ),
-      listAfter: this.database.prepare<[string, number], AgentRow>(
-        'SELECT record, last_seen_ms, sequence_num FROM agents WHERE instance_uid > ? ORDER BY instance_uid LIMIT ?',
-      ),
-      countByStateAndVersion: this.database.prepare<[number], { state: AgentState; version: string; count: number }>(
-        `SELECT CASE WHEN json_extract(record, '$.disconnected') = 1 THEN 'disconnected'
-                     WHEN last_seen_ms > ? THEN 'online' ELSE 'offline' END AS state,
-                CAST(coalesce(json_extract(record, '$.description.identifying."service.version"'),
-                              json_extract(record, '$.description.nonIdentifying."service.version"'), '') AS TEXT) AS version,
-                COUNT(*) AS count
-           FROM agents GROUP BY state, version`,
-      ),
-      forgetHistory: this.database.prepare<[number]>(
-        'DELETE FROM package_status_history WHERE instance_uid IN (SELECT instance_uid FROM agents WHERE last_seen_ms < ?)',
-      ),
-      forget: this.database.prepare<[number]>('DELETE FROM agents WHERE last_seen_ms < ?'),
-      deleteHistory: this.database.prepare<[string]>('DELETE FROM package_status_history WHERE instance_uid = ?'),
-      addHistory: this.database.prepare<[string, number, string]>(
-        'INSERT INTO package_status_history (instance_uid, at_ms, change) VALUES (?, ?, ?)',
-      ),
-      trimHistory: this.database.prepare<[string, string, number]>(
-        `DELETE FROM package_status_history WHERE instance_uid = ? AND id <= (
-           SELECT id FROM package_status_history WHERE instance_uid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-      ),
-      listHistory: this.database.prepare<[string, number], { change: string }>(
-        'SELECT change FROM package_status_history WHERE instance_uid = ? ORDER BY id DESC LIMIT ?',
-      ),
-      createSecret: this.database.prepare<[string, Buffer, number]>(
-        'INSERT OR IGNORE INTO server_secrets (name, value, created_ms) VALUES (?, ?, ?)',
-      ),
-      getSecret: this.database.prepare<[string], { value: Buffer }>('SELECT value FROM server_secrets WHERE name = ?'),
-      listKeys: this.database.prepare<[], { name: string; key_sha256: string; created_ms: number }>(
-        'SELECT name, key_sha256, created_ms FROM agent_keys ORDER BY name',
-      ),
-      addKey: this.database.prepare<[string, string, number]>(
-        'INSERT OR IGNORE INTO agent_keys (name, key_sha256, created_ms) VALUES (?, ?, ?)',
-      ),
-      deleteKey: this.database.prepare<[string]>('DELETE FROM agent_keys WHERE name = ?'),
-    };
+    this.statements = prepareAgentStatements(this.database);
     this.onError = options.onError ?? (() => undefined);
     const { touch } = this.statements;
     // Made once: better-sqlite3 builds a wrapper each time transaction() is called.
