@@ -240,7 +240,8 @@ export class SqliteStore implements AgentStore {
     const record = rowToRecord(row);
     this.interned.description(record.description);
     this.remember(record);
-    return record;
+    // The kept record is moved in place by routine writes; the caller gets its own, as from peekAgent.
+    return { ...record };
   }
 
   // Not async: a batched write, most polls' only write, returns nothing to wait for, and a

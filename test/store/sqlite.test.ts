@@ -75,3 +75,19 @@ t.test('more agents than the memory bound are all still read back', async (t) =>
   for (let seed = 10; seed < 15; seed += 1) sequences.push((await reopened.getAgent(agentRecord(seed).instanceUid))?.sequenceNum);
   t.same(sequences, [110, 111, 112, 113, 114]);
 });
+
+t.test('a record read from its row does not change under its reader when the agent polls again', async (t) => {
+  const dataDir = temporaryDirectory('opamp-store-');
+  const writer = new SqliteStore({ dataDir });
+  await writer.putAgent(agentRecord(1), true);
+  await writer.putAgent(agentRecord(2, { lastSeenMs: NOW + 1000 }), true);
+  await writer.close();
+  // Room for one record at start: the most recently seen (agent 2); agent 1 is read from its row.
+  const store = new SqliteStore({ dataDir, maxCachedAgents: 1 });
+  t.teardown(() => store.close());
+  const read = (await store.getAgent(agentRecord(1).instanceUid))!;
+  await store.putAgent({ ...read, sequenceNum: 2, lastSeenMs: NOW + 2000 }, false);
+  t.equal(read.sequenceNum, 1, 'what getAgent gave stays as it was');
+  t.equal(read.lastSeenMs, NOW);
+  t.equal((await store.getAgent(agentRecord(1).instanceUid))?.sequenceNum, 2, 'a new read sees the poll');
+});
