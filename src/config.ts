@@ -86,7 +86,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'OPAMP_PORT', kind: 'port', default: '4320', help: 'TCP port (4320 is the OpAMP default; 0 picks a free one).' },
   { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
   { key: 'store', flag: 'store', env: 'OPAMP_STORE', kind: 'store', default: 'sqlite', help: 'sqlite (one instance, file in --data-dir) or a postgres:// URL shared by several instances (?schema=name picks a schema).' },
-  { key: 'writeBatchMs', flag: 'write-batch-ms', env: 'OPAMP_WRITE_BATCH_MS', kind: 'milliseconds', default: '1000', help: 'Milliseconds between batched writes of last-seen times and sequence numbers; a crash loses at most this window of them.' },
+  { key: 'writeBatchMs', flag: 'write-batch-ms', env: 'OPAMP_WRITE_BATCH_MS', kind: 'milliseconds', default: '1000', help: 'Milliseconds between batched writes of last-seen times, sequence numbers and download progress; a crash loses at most this window of them.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'OPAMP_MAX_MESSAGE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest AgentToServer body, before and after gunzip (413 above it).' },
   { key: 'maxResponseBytes', flag: 'max-response-bytes', env: 'OPAMP_MAX_RESPONSE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest ServerToAgent body before compression (500 above it).' },
   { key: 'agentOfflineAfter', flag: 'agent-offline-after', env: 'OPAMP_AGENT_OFFLINE_AFTER', kind: 'duration', default: '90s', help: 'An agent not heard from for this long counts as offline.' },
