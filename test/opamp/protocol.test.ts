@@ -1,6 +1,9 @@
 // The protocol rules of POST /v1/opamp, driven over HTTP against the real server.
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { SERVER_CAPABILITIES, uidToString } from '../../src/opamp/codec';
+import type { AgentRecord } from '../../src/store/types';
 import { description, poll, startServer, uid } from '../helpers/server';
 
 const FULL_STATE = 0x1;
@@ -199,4 +202,31 @@ t.test('a fault inside one poll answers that poll 500 with an error body; the ne
   const next = await poll(server.url, message);
   t.equal(next.status, 200, 'the server carries on');
   t.notOk(next.message!.errorResponse);
+});
+
+t.test('download progress waits for the batch; a new package status is on disk before the answer', async (t) => {
+  const server = await startServer({ 'write-batch-ms': '60000' });
+  t.teardown(() => server.close());
+  const agent = uid(41);
+  const statuses = (status: number, downloadPercent: number) => ({
+    serverProvidedAllPackagesHash: Buffer.from('abcd', 'hex'),
+    packages: { '': { name: '', status, serverOfferedVersion: 'v0.111.0', downloadDetails: { downloadPercent, downloadBytesPerSecond: 1000 } } },
+  });
+  // What another process reading the file sees: the record as last written, not as held in memory.
+  const onDisk = () => {
+    const file = new Database(path.join(server.config.dataDir, 'opamp-package-server.sqlite'), { readonly: true });
+    try {
+      const row = file.prepare('SELECT record FROM agents WHERE instance_uid = ?').get(uidToString(agent)) as { record: string };
+      return (JSON.parse(row.record) as AgentRecord).packageStatuses?.packages[''];
+    } finally {
+      file.close();
+    }
+  };
+  await poll(server.url, { instanceUid: agent, sequenceNum: 0, capabilities: 0x19, packageStatuses: statuses(4, 10) });
+  t.equal(onDisk()?.downloadPercent, 10, 'the first report is written at once');
+  await poll(server.url, { instanceUid: agent, sequenceNum: 1, capabilities: 0x19, packageStatuses: statuses(4, 60) });
+  t.equal(onDisk()?.downloadPercent, 10, 'progress alone is not written yet');
+  t.equal((await server.store.getAgent(uidToString(agent)))?.packageStatuses?.packages['']?.downloadPercent, 60, 'but the server knows it');
+  await poll(server.url, { instanceUid: agent, sequenceNum: 2, capabilities: 0x19, packageStatuses: statuses(2, 100) });
+  t.same([onDisk()?.status, onDisk()?.downloadPercent], [2, 100], 'installing: written before the answer');
 });
