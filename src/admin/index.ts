@@ -5,6 +5,7 @@ import { ServerError, asServerError, type ErrorCode } from '../errors';
 import type { AgentKeys } from '../auth/agent-keys';
 import type { Metrics } from '../metrics';
 import type { PackageServices } from '../packages/setup';
+import { isStoreUnavailable } from '../store/failure';
 import type { AgentStore } from '../store/types';
 import { authorizeAdmin, type AdminKeys } from './auth';
 import { fastifyPath, loadAdminDocument, type AdminDocument } from './openapi';
@@ -37,6 +38,10 @@ export interface AdminRoute {
 /** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
 function adminFailure(error: FastifyError | ServerError | Error): ServerError {
   if (error instanceof ServerError) return error;
+  // The database is down or overwhelmed: a caller may retry, as an agent is told to.
+  if (isStoreUnavailable(error)) {
+    return new ServerError('STORE_FAILURE', `the store failed: ${error.message}`, { retryAfterSeconds: 30, cause: error });
+  }
   const fastifyError = error as FastifyError;
   const byStatus: Record<number, ErrorCode> = { 400: 'BAD_REQUEST', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
   const code = fastifyError.validation ? 'BAD_REQUEST' : byStatus[fastifyError.statusCode ?? 0];

@@ -186,8 +186,14 @@ export class PostgresStore implements AgentStore {
       this.pending.set(record.instanceUid, record);
       return;
     }
+    const waiting = this.pending.get(record.instanceUid);
     this.pending.delete(record.instanceUid);
-    return this.write(record);
+    return this.write(record).catch((error: unknown) => {
+      // This poll is refused, but the routine write that waited was already answered: keep it
+      // for the next batch, unless a newer one took its place meanwhile.
+      if (waiting !== undefined && !this.pending.has(record.instanceUid)) this.pending.set(record.instanceUid, waiting);
+      throw error;
+    });
   }
 
   async deleteAgent(instanceUid: string): Promise<boolean> {
