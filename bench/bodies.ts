@@ -4,8 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { AgentCapability, encodeAgentToServer, PackageStatusCode, uidToString, type AgentToServerInit } from '../src/opamp/codec';
-import type { AgentDescriptionRecord, AgentRecord } from '../src/store/types';
+import { PackageStatusCode } from '../src/agents/package-status';
+import { AgentCapability, encodeAgentToServer, uidToString, type AgentToServerInit } from '../src/opamp/codec';
+import type { AgentDescriptionRecord, AgentRecord } from '../src/agents/records';
 
 export const DISTRIBUTION = 'otelcol-contrib';
 export const AGENT_VERSION = '0.110.0';

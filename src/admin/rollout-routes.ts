@@ -10,7 +10,7 @@ import { wavesOf } from '../rollouts/service';
 import { failureRatio } from '../rollouts/state';
 import { UPGRADE_STATES, type RolloutMember, type RolloutRecord, type RolloutSelector, type RolloutSpec, type RolloutStatus } from '../rollouts/types';
 import type { MemberCount } from '../store/rollouts';
-import type { AgentRecord } from '../store/types';
+import type { AgentRecord } from '../agents/records';
 import type { AdminOptions, AdminRoute } from './index';
 
 interface RolloutBody {

@@ -1,15 +1,15 @@
 // The fleet side of the admin API: agents, packages and agent keys.
 import type { FastifyRequest } from 'fastify';
+import { archSpellings } from '../agents/platform';
+import type { AgentState } from '../agents/records';
 import { ServerError } from '../errors';
 import { uidFromString, uidToString } from '../opamp/codec';
-import type { AgentFilter, AgentState } from '../store/types';
+import type { AgentFilter } from '../store/types';
 import type { AdminOptions, AdminRoute } from './index';
 import { agentDetail, agentSummary, packageView } from './views';
 import { agentRolloutView } from './rollout-routes';
 
 const HISTORY_SHOWN = 50;
-/** Spellings of one architecture that agents report (os conventions vs Go's names). */
-const ARCH_SPELLINGS: string[][] = [['amd64', 'x86_64'], ['arm64', 'aarch64']];
 
 interface AgentListQuery {
   status?: AgentState;
@@ -44,10 +44,8 @@ function filterOf(query: AgentListQuery): AgentFilter {
   if (query.version !== undefined) filter.version = query.version;
   if (query.distribution !== undefined) filter.distribution = query.distribution;
   if (query.os !== undefined) filter.os = query.os;
-  if (query.arch !== undefined) {
-    const arch = query.arch.toLowerCase();
-    filter.arch = ARCH_SPELLINGS.find((spellings) => spellings.includes(arch)) ?? [arch];
-  }
+  // Every spelling agents use for the architecture asked for (arm, arm32 and armv7 alike).
+  if (query.arch !== undefined) filter.arch = archSpellings(query.arch);
   if (query.attribute !== undefined) {
     const equals = query.attribute.indexOf('=');
     filter.attribute = { key: query.attribute.slice(0, equals), value: query.attribute.slice(equals + 1) };

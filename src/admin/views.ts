@@ -1,16 +1,10 @@
 // How stored records look in the admin API: the shapes of openapi/admin.yaml.
-import { attributeText } from '../opamp/attributes';
+import { attributeText } from '../agents/attributes';
+import { packageStatusName } from '../agents/package-status';
+import { agentPlatform } from '../agents/platform';
+import { agentState, type AgentRecord, type PackageStatusChange } from '../agents/records';
 import { AgentCapability } from '../opamp/codec';
 import type { CatalogEntry } from '../packages/catalog';
-import { agentPlatform } from '../packages/offers';
-import type { AgentRecord, AgentState, PackageStatusChange } from '../store/types';
-
-const STATUS_NAMES = ['installed', 'install_pending', 'installing', 'install_failed', 'downloading'];
-
-export function statusName(status: number | undefined): string | null {
-  if (status === undefined) return null;
-  return STATUS_NAMES[status] ?? 'unknown';
-}
 
 export function capabilityNames(mask: number): string[] {
   return Object.entries(AgentCapability)
@@ -19,12 +13,6 @@ export function capabilityNames(mask: number): string[] {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-export function agentState(record: AgentRecord, nowMs: number, offlineAfterMs: number): AgentState {
-  if (record.disconnected) return 'disconnected';
-  // The same rule as the store's listing filter, so a filtered page agrees with each agent's state.
-  return record.lastSeenMs > nowMs - offlineAfterMs ? 'online' : 'offline';
-}
 
 export function agentSummary(record: AgentRecord, nowMs: number, offlineAfterMs: number) {
   const platform = agentPlatform(record.description);
@@ -50,8 +38,8 @@ export function historyView(change: PackageStatusChange) {
   return {
     at: iso(change.atMs),
     package: change.packageName,
-    fromStatus: statusName(change.fromStatus),
-    toStatus: statusName(change.toStatus),
+    fromStatus: packageStatusName(change.fromStatus),
+    toStatus: packageStatusName(change.toStatus),
     fromVersion: change.fromVersion,
     toVersion: change.toVersion,
     errorMessage: change.errorMessage,
@@ -68,7 +56,7 @@ export function agentDetail(record: AgentRecord, history: PackageStatusChange[],
     health: record.health ?? null,
     packageStatuses: statuses
       ? {
-          packages: Object.values(statuses.packages).map((item) => ({ ...item, status: statusName(item.status) })),
+          packages: Object.values(statuses.packages).map((item) => ({ ...item, status: packageStatusName(item.status) })),
           serverProvidedAllPackagesHash: statuses.serverProvidedAllPackagesHash,
           errorMessage: statuses.errorMessage,
         }

@@ -48,14 +48,6 @@ export const SERVER_CAPABILITIES =
 export const ServerToAgentFlag = { ReportFullState: 0x1 } as const;
 export const AgentToServerFlag = { RequestInstanceUid: 0x1 } as const;
 
-export const PackageStatusCode = {
-  Installed: 0,
-  InstallPending: 1,
-  Installing: 2,
-  InstallFailed: 3,
-  Downloading: 4,
-} as const;
-
 export function decodeAgentToServer(bytes: Uint8Array): AgentToServer {
   return proto.AgentToServer.decode(bytes);
 }

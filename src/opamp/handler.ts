@@ -3,8 +3,8 @@
 // or randomness except what the caller passes in, so every rule can be tested directly and no
 // route can drift from another.
 import { ServerError } from '../errors';
-import type { AgentDescriptionRecord, AgentRecord, HealthRecord, PackageStatusesRecord } from '../store/types';
-import { attributeText, checkHealth, descriptionToRecord } from './attributes';
+import type { AgentDescriptionRecord, AgentRecord, HealthRecord, PackageStatusesRecord } from '../agents/records';
+import { attributeText, checkHealth, descriptionToRecord } from '../agents/attributes';
 import {
   AgentCapability,
   AgentToServerFlag,

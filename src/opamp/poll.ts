@@ -3,10 +3,11 @@
 // write down what changed. No HTTP here: transport.ts moves the bytes.
 import type { Logger } from 'pino';
 import { ServerError } from '../errors';
-import { packageStatusChanges } from '../admin/history';
+import { packageStatusChanges } from '../agents/history';
 import type { OfferDecision } from '../rollouts/types';
 import type { Assignment, RolloutService } from '../rollouts/service';
-import type { AgentRecord, AgentStore } from '../store/types';
+import type { AgentRecord } from '../agents/records';
+import type { AgentStore } from '../store/types';
 import { uidToString, type AgentToServer, type PackagesAvailable, type ServerToAgentInit } from './codec';
 import { handlePoll, readReport, type Offer, type PollResult, type Report } from './handler';
 import { newInstanceUid } from './uuid';

@@ -3,55 +3,15 @@
 // a poll only reads three attributes, looks up its platform and compares two versions.
 import { createHash } from 'node:crypto';
 import semver, { type SemVer } from 'semver';
-import { attributeText } from '../opamp/attributes';
+import { agentPlatform, assetArch, parseVersion } from '../agents/platform';
+import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
 import type { PackagesAvailable } from '../opamp/codec';
 import type { Offer } from '../opamp/handler';
 import type { OfferProvider } from '../opamp/poll';
 import type { OfferDecision } from '../rollouts/types';
-import type { AgentDescriptionRecord, AgentRecord } from '../store/types';
 import type { Catalog, CatalogEntry } from './catalog';
 
-export const DEFAULT_DISTRIBUTION = 'otelcol-contrib';
 const TOP_LEVEL = 0;
-const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' };
-
-export interface AgentPlatform {
-  distribution: string;
-  os: string | undefined;
-  arch: string | undefined;
-  /** service.version without a leading `v`, when it is semver. */
-  version: string | undefined;
-}
-
-const parsedVersions = new Map<string, SemVer | null>();
-
-/**
- * A version parsed once: agents report a handful of distinct versions, and parsing one is a
- * regular-expression match that every poll would otherwise repeat.
- */
-export function parseVersion(text: string): SemVer | undefined {
-  let parsed = parsedVersions.get(text);
-  if (parsed === undefined) {
-    parsed = semver.parse(text);
-    // Bounded: versions come from agents, so their number is not ours to trust.
-    if (parsedVersions.size >= 4096) parsedVersions.clear();
-    parsedVersions.set(text, parsed);
-  }
-  return parsed ?? undefined;
-}
-
-/** The agent's distribution (service.name) and platform (os.type, host.arch), per semantic conventions. */
-export function agentPlatform(description: AgentDescriptionRecord | undefined): AgentPlatform {
-  const os = attributeText(description, 'os.type')?.toLowerCase();
-  const arch = attributeText(description, 'host.arch')?.toLowerCase();
-  const version = attributeText(description, 'service.version')?.replace(/^v/, '');
-  return {
-    distribution: attributeText(description, 'service.name') ?? DEFAULT_DISTRIBUTION,
-    os,
-    arch: arch === undefined ? undefined : ARCH_ALIASES[arch] ?? arch,
-    version: version !== undefined && parseVersion(version) !== undefined ? version : undefined,
-  };
-}
 
 function lengthPrefixed(hash: ReturnType<typeof createHash>, bytes: Uint8Array | string): void {
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
@@ -172,7 +132,8 @@ export class OfferBook implements OfferProvider {
     const index = new Map<string, PreparedPackage[]>();
     for (const entry of entries) {
       if (!entry.offerable) continue;
-      const key = `${entry.distribution}/${entry.os}/${entry.arch}`;
+      // The same spelling agentPlatform gives an agent's host.arch, whatever the file calls it.
+      const key = `${entry.distribution}/${entry.os}/${assetArch(entry.arch)}`;
       const list = index.get(key) ?? [];
       list.push(new PreparedPackage(entry, this.options.signatureFormat));
       index.set(key, list);

@@ -3,8 +3,8 @@
 // later, so a preview shows what the rollout then does.
 import semver from 'semver';
 import { AgentCapability } from '../opamp/codec';
-import { agentPlatform } from '../packages/offers';
-import type { AgentDescriptionRecord, AgentRecord } from '../store/types';
+import { agentPlatform } from '../agents/platform';
+import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
 import { selects } from './selector';
 import type { RolloutSpec } from './types';
 import { cumulativeShare, planMembers, type Placement } from './waves';

@@ -1,17 +1,10 @@
 // Which agents a rollout selects: every part of the selector that is given must match. Pure;
 // reads the same attributes the offers read, so a rollout and the catalog agree on a platform.
 import semver from 'semver';
-import { attributeText } from '../opamp/attributes';
-import { agentPlatform } from '../packages/offers';
-import type { AgentDescriptionRecord } from '../store/types';
+import { attributeText } from '../agents/attributes';
+import { agentPlatform, assetArch } from '../agents/platform';
+import type { AgentDescriptionRecord } from '../agents/records';
 import type { RolloutSelector } from './types';
-
-const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' };
-
-function normalArch(arch: string): string {
-  const lower = arch.toLowerCase();
-  return ARCH_ALIASES[lower] ?? lower;
-}
 
 /** A message naming what is wrong with the selector, or undefined when it is usable. */
 export function selectorProblem(selector: RolloutSelector): string | undefined {
@@ -28,7 +21,7 @@ export function selects(selector: RolloutSelector, description: AgentDescription
     if (platform.os === undefined || !selector.os.some((os) => os.toLowerCase() === platform.os)) return false;
   }
   if (selector.arch !== undefined && selector.arch.length > 0) {
-    if (platform.arch === undefined || !selector.arch.some((arch) => normalArch(arch) === platform.arch)) return false;
+    if (platform.arch === undefined || !selector.arch.some((arch) => assetArch(arch) === platform.arch)) return false;
   }
   if (selector.version !== undefined) {
     // An agent whose version is unknown cannot be shown to be in the range, so it is left out.

@@ -4,9 +4,11 @@
 // stuck agents, pauses failing rollouts and opens waves. Every decision is made by the pure
 // modules beside it; every write is a conditional update, so instances never disagree.
 import type { Logger } from 'pino';
-import { agentPlatform, type OfferBook } from '../packages/offers';
+import { agentPlatform } from '../agents/platform';
+import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
+import type { OfferBook } from '../packages/offers';
 import type { MemberCount, RolloutStore } from '../store/rollouts';
-import type { AgentDescriptionRecord, AgentRecord, AgentStore } from '../store/types';
+import type { AgentStore } from '../store/types';
 import { uidToString } from '../opamp/codec';
 import { newInstanceUid } from '../opamp/uuid';
 import { eligibility, planRollout, type RolloutPlan } from './plan';

@@ -1,16 +1,10 @@
 // Per-agent upgrade state, derived from what the agent reports: its package status for the
 // offer the rollout made and its service.version. Pure. A transition happens only when what the
 // agent reports changed, so a stuck agent that keeps repeating itself stays stuck.
-import { attributeText } from '../opamp/attributes';
-import type { AgentRecord } from '../store/types';
+import { PackageStatusCode } from '../agents/package-status';
+import { reportedVersion } from '../agents/platform';
+import type { AgentRecord } from '../agents/records';
 import type { RolloutMember, RolloutRecord, UpgradeDetail, UpgradeState } from './types';
-
-/** PackageStatusEnum numbers. */
-const INSTALLED = 0;
-const INSTALL_PENDING = 1;
-const INSTALLING = 2;
-const INSTALL_FAILED = 3;
-const DOWNLOADING = 4;
 
 /** What one agent record says about one rollout's offer. */
 export interface Observation {
@@ -23,24 +17,24 @@ export interface Observation {
 
 /** Reads the record against the offered version (bare) and package hash (hex). */
 export function observe(record: AgentRecord | undefined, target: string, offeredHashHex: string): Observation {
-  const version = attributeText(record?.description, 'service.version')?.replace(/^v/, '');
+  const version = reportedVersion(record?.description);
   if (version === target) return { version, state: 'installed', detail: {} };
   const status = record?.packageStatuses?.packages[''];
   // A status about another offer (an older generation, another rollout) says nothing of this one.
   if (status === undefined || status.serverOfferedHash !== offeredHashHex) return { version, state: undefined, detail: {} };
   switch (status.status) {
-    case DOWNLOADING:
+    case PackageStatusCode.Downloading:
       return {
         version,
         state: 'downloading',
         detail: { downloadPercent: status.downloadPercent ?? 0, downloadBytesPerSecond: status.downloadBytesPerSecond ?? 0 },
       };
-    case INSTALL_PENDING:
-    case INSTALLING:
+    case PackageStatusCode.InstallPending:
+    case PackageStatusCode.Installing:
     // Installed but not yet confirmed by service.version: the collector has still to restart.
-    case INSTALLED:
+    case PackageStatusCode.Installed:
       return { version, state: 'installing', detail: {} };
-    case INSTALL_FAILED:
+    case PackageStatusCode.InstallFailed:
       return { version, state: 'failed', detail: { errorMessage: status.errorMessage || 'install failed' } };
     default:
       return { version, state: undefined, detail: {} };

@@ -4,7 +4,7 @@
 export interface RolloutSelector {
   /** Attribute (identifying or not) whose text equals the value, or one of the values. */
   attributes?: Record<string, string | string[]>;
-  /** service.name; agents without one count as otelcol-contrib. */
+  /** service.name; agents without one count as DEFAULT_DISTRIBUTION (agents/platform.ts). */
   distribution?: string;
   os?: string[];
   arch?: string[];

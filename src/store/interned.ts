@@ -2,7 +2,7 @@
 // the same few values (distribution, version, OS, architecture, namespace) on every agent, and a
 // record parsed from its row or decoded from a poll holds its own copy of each. Shared, they
 // took the heap held for the bench's 100,000 agents from 86 MB to 76 MB.
-import type { AgentDescriptionRecord, AttributeValue } from './types';
+import type { AgentDescriptionRecord, AttributeValue } from '../agents/records';
 
 /** Longer values are unlikely to repeat (ids, free text) and are left as they are. */
 const MAX_LENGTH = 64;

@@ -2,7 +2,9 @@
 // store gives (the contract suite runs both), and the conversions between rows and records.
 import type { Pool, PoolClient } from 'pg';
 import { ServerError } from '../errors';
-import type { AgentDescriptionRecord, AgentFilter, AgentRecord, AgentState, AttributeValue } from './types';
+import { DEFAULT_DISTRIBUTION } from '../agents/platform';
+import type { AgentDescriptionRecord, AgentRecord, AgentState, AttributeValue } from '../agents/records';
+import type { AgentFilter } from './types';
 
 /** Pushes a parameter and returns its placeholder. */
 function parameter(params: unknown[], value: unknown): string {
@@ -33,7 +35,7 @@ export function filterSql(filter: AgentFilter, onlineSinceMs: number, params: un
   }
   if (filter.distribution !== undefined) {
     const attribute = attributeSql('service.name', params);
-    clauses.push(`coalesce(${attribute}, 'otelcol-contrib') = ${parameter(params, filter.distribution)}`);
+    clauses.push(`coalesce(${attribute}, ${parameter(params, DEFAULT_DISTRIBUTION)}::text) = ${parameter(params, filter.distribution)}`);
   }
   if (filter.os !== undefined) {
     clauses.push(`lower(${attributeSql('os.type', params)}) = ${parameter(params, filter.os.toLowerCase())}`);

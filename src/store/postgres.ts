@@ -16,15 +16,8 @@ import {
   recordOfRow,
   type AgentRow,
 } from './postgres-sql';
-import type {
-  AgentCount,
-  AgentQuery,
-  AgentRecord,
-  AgentState,
-  AgentStore,
-  PackageStatusChange,
-  StoredAgentKey,
-} from './types';
+import type { AgentRecord, AgentState, PackageStatusChange } from '../agents/records';
+import type { AgentCount, AgentQuery, AgentStore, StoredAgentKey } from './types';
 
 
 export interface PostgresStoreOptions {

@@ -1,8 +1,10 @@
 // The embedded store's schema and SQL text: migrations in order (the file's user_version counts
 // them), rows as records, and the WHERE clauses of agent listings.
+import { DEFAULT_DISTRIBUTION } from '../agents/platform';
+import type { AgentRecord, AgentState } from '../agents/records';
 import { ServerError } from '../errors';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
-import type { AgentFilter, AgentRecord, AgentState } from './types';
+import type { AgentFilter } from './types';
 
 export const SCHEMA_VERSION = 5;
 
@@ -79,8 +81,8 @@ export function filterSql(filter: AgentFilter, onlineSinceMs: number, params: un
     params.push(bare, `v${bare}`);
   }
   if (filter.distribution !== undefined) {
-    clauses.push(`coalesce(${attributeSql('service.name', params)}, 'otelcol-contrib') = ?`);
-    params.push(filter.distribution);
+    clauses.push(`coalesce(${attributeSql('service.name', params)}, ?) = ?`);
+    params.push(DEFAULT_DISTRIBUTION, filter.distribution);
   }
   if (filter.os !== undefined) {
     clauses.push(`lower(${attributeSql('os.type', params)}) = ?`);

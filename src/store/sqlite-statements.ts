@@ -1,7 +1,7 @@
 // The agent store's prepared statements, made once when the store opens: each is compiled by
 // SQLite once and reused by every poll, listing and key change.
 import type Database from 'better-sqlite3';
-import type { AgentState } from './types';
+import type { AgentState } from '../agents/records';
 import type { AgentRow } from './sqlite-schema';
 
 export function prepareAgentStatements(database: Database.Database) {

@@ -11,14 +11,8 @@ import { InternedStrings } from './interned';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
 import { prepareAgentStatements, type AgentStatements } from './sqlite-statements';
-import type {
-  AgentCount,
-  AgentQuery,
-  AgentRecord,
-  AgentStore,
-  PackageStatusChange,
-  StoredAgentKey,
-} from './types';
+import type { AgentRecord, PackageStatusChange } from '../agents/records';
+import type { AgentCount, AgentQuery, AgentStore, StoredAgentKey } from './types';
 
 /** Parsed records kept in memory: about 1 KB of resident memory each in the bench fleet (110 MB for 100k). */
 const DEFAULT_CACHED_AGENTS = 200_000;

@@ -1,95 +1,14 @@
 // The store contract. Asynchronous on purpose: the embedded SQLite store answers at once, a
-// shared PostgreSQL store will not, and callers must not be able to tell the difference.
-
-/** A JSON-safe copy of an OpAMP AnyValue. Bytes become `{ bytes: "<base64>" }`. */
-export type AttributeValue =
-  | string
-  | number
-  | boolean
-  | null
-  | AttributeValue[]
-  | { [key: string]: AttributeValue };
-
-export interface AgentDescriptionRecord {
-  identifying: Record<string, AttributeValue>;
-  nonIdentifying: Record<string, AttributeValue>;
-}
-
-export interface PackageStatusRecord {
-  name: string;
-  /** PackageStatusEnum number: 0 Installed, 1 InstallPending, 2 Installing, 3 InstallFailed, 4 Downloading. */
-  status: number;
-  agentHasVersion: string;
-  /** Hex. */
-  agentHasHash: string;
-  serverOfferedVersion: string;
-  /** Hex. */
-  serverOfferedHash: string;
-  errorMessage: string;
-  downloadPercent?: number;
-  downloadBytesPerSecond?: number;
-}
-
-export interface PackageStatusesRecord {
-  packages: Record<string, PackageStatusRecord>;
-  /** Hex; empty when the agent did not report one. */
-  serverProvidedAllPackagesHash: string;
-  errorMessage: string;
-}
-
-export interface HealthRecord {
-  healthy: boolean;
-  status: string;
-  lastError: string;
-  startTimeUnixNano: number;
-  statusTimeUnixNano: number;
-}
-
-export interface OfferRecord {
-  /** Hex of PackagesAvailable.all_packages_hash last sent to the agent. */
-  allPackagesHash: string;
-  version: string;
-  sentAtMs: number;
-}
-
-export interface AgentRecord {
-  /** Canonical lowercase UUID text. */
-  instanceUid: string;
-  /** Last non-zero AgentCapabilities reported. */
-  capabilities: number;
-  sequenceNum: number;
-  description: AgentDescriptionRecord | undefined;
-  health: HealthRecord | undefined;
-  packageStatuses: PackageStatusesRecord | undefined;
-  lastOffer: OfferRecord | undefined;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  /** Set by agent_disconnect; cleared by the next message. */
-  disconnected: boolean;
-}
-
-/** One change of a package's status or version on one agent, as the history shows it. */
-export interface PackageStatusChange {
-  instanceUid: string;
-  atMs: number;
-  /** Package name; the top-level collector package has the empty name. */
-  packageName: string;
-  /** PackageStatusEnum numbers; undefined when the package was not reported before (or after). */
-  fromStatus: number | undefined;
-  toStatus: number | undefined;
-  fromVersion: string;
-  toVersion: string;
-  errorMessage: string;
-}
-
-export type AgentState = 'online' | 'offline' | 'disconnected';
+// shared PostgreSQL store will not, and callers must not be able to tell the difference. The
+// records it keeps are the agent facts of src/agents/records.ts.
+import type { AgentRecord, AgentState, PackageStatusChange } from '../agents/records';
 
 /** Filters of an agent listing; every one given must match. */
 export interface AgentFilter {
   state?: AgentState;
   /** service.version, with or without a leading `v`. */
   version?: string;
-  /** service.name; agents without one count as otelcol-contrib. */
+  /** service.name; agents without one count as DEFAULT_DISTRIBUTION (agents/platform.ts). */
   distribution?: string;
   /** os.type, case-insensitive. */
   os?: string;

@@ -2,7 +2,7 @@
 // with its package status history, and forgetting agents by hand and by age.
 import t from 'tap';
 import { uidToString } from '../../src/opamp/codec';
-import type { AgentRecord } from '../../src/store/types';
+import type { AgentRecord } from '../../src/agents/records';
 import { description, poll, startServer, uid } from '../helpers/server';
 import { call } from './helpers';
 

@@ -3,7 +3,8 @@
 import pino from 'pino';
 import t from 'tap';
 import { buildApp } from '../../src/app';
-import { PackageStatusCode, uidToString } from '../../src/opamp/codec';
+import { PackageStatusCode } from '../../src/agents/package-status';
+import { uidToString } from '../../src/opamp/codec';
 import { createSigstoreWorld } from '../fixtures/sigstore-world';
 import { poll, testConfig } from '../helpers/server';
 import { SupervisorAgent } from '../helpers/supervisor-agent';

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
+import { PackageStatusCode } from '../../src/agents/package-status';
 import {
   AgentCapability,
-  PackageStatusCode,
   ServerToAgentFlag,
   decodeServerToAgent,
   encodeAgentToServer,

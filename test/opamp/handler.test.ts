@@ -3,7 +3,7 @@
 import t from 'tap';
 import { proto } from '../../src/opamp/codec';
 import { handlePoll, sameRecordValue, type Offer, type PollContext } from '../../src/opamp/handler';
-import type { AgentRecord } from '../../src/store/types';
+import type { AgentRecord } from '../../src/agents/records';
 import { uid } from '../helpers/server';
 
 const ACCEPTS_PACKAGES = 0x8 | 0x10 | 0x1;

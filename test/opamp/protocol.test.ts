@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { SERVER_CAPABILITIES, uidToString } from '../../src/opamp/codec';
-import type { AgentRecord } from '../../src/store/types';
+import type { AgentRecord } from '../../src/agents/records';
 import { description, poll, startServer, uid } from '../helpers/server';
 
 const FULL_STATE = 0x1;

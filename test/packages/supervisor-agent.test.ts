@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { PackageStatusCode } from '../../src/agents/package-status';
 import {
   AgentCapability,
-  PackageStatusCode,
   ServerToAgentFlag,
   decodeAgentToServer,
   encodeServerToAgent,

@@ -5,7 +5,7 @@ import { selects } from '../../src/rollouts/selector';
 import { failureRatio, isStuck, nextState, observe, pauseReason } from '../../src/rollouts/state';
 import type { RolloutMember, RolloutRecord, WaveSpec } from '../../src/rollouts/types';
 import { cumulativeShare, planMembers, waveForLateAgent, waveToOpen } from '../../src/rollouts/waves';
-import type { AgentRecord } from '../../src/store/types';
+import type { AgentRecord } from '../../src/agents/records';
 
 const description = (identifying: Record<string, string>, nonIdentifying: Record<string, string> = {}) => ({ identifying, nonIdentifying });
 const waves = (...percents: number[]): WaveSpec[] => percents.map((percent) => ({ percent, minSuccessRatio: 0.9, minWaitMs: 0 }));
@@ -18,6 +18,10 @@ t.test('selectors: every given part must match', async (t) => {
   t.notOk(selects({ attributes: { region: 'us' } }, agent));
   t.notOk(selects({ distribution: 'otelcol' }, agent));
   t.notOk(selects({ version: '*' }, description({})), 'an unknown version is not in any range');
+  const arm = description({}, { 'os.type': 'linux', 'host.arch': 'arm32' });
+  t.ok(selects({ arch: ['arm'] }, arm), 'GOARCH arm selects an agent reporting arm32');
+  t.ok(selects({ arch: ['armv7'] }, arm), 'and so does the asset name');
+  t.notOk(selects({ arch: ['arm64'] }, arm));
 });
 
 t.test('waves: ceil shares by rank, the same on every run; late agents never overfill a wave', async (t) => {

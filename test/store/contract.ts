@@ -1,7 +1,8 @@
 // The store contract as tests: every behaviour of an AgentStore, run against each
 // implementation (sqlite.test.ts, postgres.test.ts) so that callers cannot tell them apart.
 import type { Test } from 'tap';
-import type { AgentRecord, AgentStore, PackageStatusChange } from '../../src/store/types';
+import type { AgentRecord, PackageStatusChange } from '../../src/agents/records';
+import type { AgentStore } from '../../src/store/types';
 
 /** Where one test's data lives; every store opened from it sees the same agents. */
 export interface Backing {

@@ -2,7 +2,7 @@
 // values must stay bounded whatever agents report.
 import t from 'tap';
 import { InternedStrings } from '../../src/store/interned';
-import type { AgentDescriptionRecord } from '../../src/store/types';
+import type { AgentDescriptionRecord } from '../../src/agents/records';
 
 const described = (host: string): AgentDescriptionRecord => ({
   identifying: { 'service.name': 'otelcol-contrib', 'service.version': '0.110.0' },

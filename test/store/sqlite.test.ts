@@ -2,7 +2,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import type { AgentRecord } from '../../src/store/types';
+import type { AgentRecord } from '../../src/agents/records';
 import { SqliteStore } from '../../src/store/sqlite';
 import { temporaryDirectory } from '../helpers/server';
 import { agentRecord, storeContract } from './contract';

@@ -2,8 +2,8 @@
 // limits that keep one hostile description from costing the server much: how many attributes,
 // and how deeply values may nest.
 import { ServerError } from '../errors';
-import type { AgentDescriptionRecord, AttributeValue } from '../store/types';
-import type { AgentDescription, AnyValue, ComponentHealth, KeyValue } from './codec';
+import type { AgentDescription, AnyValue, ComponentHealth, KeyValue } from '../opamp/codec';
+import type { AgentDescriptionRecord, AttributeValue } from './records';
 
 export const MAX_ATTRIBUTES = 1000;
 export const MAX_NESTING = 32;

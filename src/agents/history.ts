@@ -1,6 +1,6 @@
 // Package status history: which packages changed status or version between the stored record
-// and the one a poll produced. Pure, so the transport can call it without a store round trip.
-import type { PackageStatusChange, PackageStatusesRecord } from '../store/types';
+// and the one a poll produced. Pure, so the poll service can call it without a store round trip.
+import type { PackageStatusChange, PackageStatusesRecord } from './records';
 
 export function packageStatusChanges(
   instanceUid: string,
