@@ -1,21 +1,22 @@
-// buildApp assembles the server from a resolved configuration: store, package catalog, keys,
-// routes. main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
+// buildApp assembles the server from a resolved configuration: the store and the services on
+// it, then each part (store life, metrics, OpAMP route, downloads, admin API) as a plugin.
+// main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
 import pino, { type Logger } from 'pino';
-import { registerAdminApi } from './admin';
+import { adminApi } from './admin';
 import { AdminKeys } from './admin/auth';
 import { serverVersion } from './admin/openapi';
 import { AgentKeys } from './auth/agent-keys';
 import { DOWNLOAD_TOKEN_SECRET, DownloadTokens } from './auth/tokens';
 import type { ServeConfig } from './config';
-import { ServerError } from './errors';
+import { ServerError, retryAfterWithJitter } from './errors';
 import { Metrics } from './metrics';
-import { createPollService, type OfferProvider } from './opamp/poll';
-import { createThrottle } from './opamp/throttle';
-import { createOpampHandler, isOpampRequest, OPAMP_PATH, registerOpampRoute, type OpampRequestHandler } from './opamp/transport';
-import { registerDownloadRoute } from './packages/download';
+import { createPollService } from './opamp/poll';
+import { opampRoute, type OpampRouteOptions } from './opamp/route';
+import type { OfferProvider } from './packages/offer-provider';
+import { downloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
 import { openRolloutStore, openStore } from './store/open';
 import type { AgentStore } from './store/types';
@@ -23,11 +24,6 @@ import { RolloutService } from './rollouts/service';
 
 /** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-
-/** 30 s (the spec's minimum) plus up to 30 s of jitter, so a reconnect storm comes back spread out. */
-export function retryAfterWithJitter(): number {
-  return 30 + Math.floor(Math.random() * 31);
-}
 
 export interface BuiltApp {
   app: FastifyInstance;
@@ -65,9 +61,39 @@ function bearerToken(header: string | undefined): string | undefined {
   return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header.trim())?.[1];
 }
 
-export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
-  const logger = options.logger ?? pino({ level: config.logLevel });
-  const now = options.now ?? Date.now;
+/**
+ * Fastify's construction options, all in one place (listener, logging, proxy trust, closing).
+ * Nothing is wrapped around Fastify's server: every route, POST /v1/opamp included, is a route.
+ */
+export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyServerOptions {
+  return {
+    // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
+    loggerInstance: logger as FastifyBaseLogger,
+    // A line per poll would drown the log; the OpAMP route logs what matters itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: building one costs more than the rest of a poll's logging,
+    // and every line the routes write names the agent (or admin key) itself.
+    childLoggerFactory: (parent) => parent,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    trustProxy: config.trustProxy,
+    // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+  };
+}
+
+/** What the plugins share: the store and the services built on it, opened before any route. */
+interface Services {
+  store: AgentStore;
+  packages: PackageServices | undefined;
+  metrics: Metrics;
+  agentKeys: AgentKeys;
+  adminKeys: AdminKeys;
+  tokens: DownloadTokens;
+  rollouts: RolloutService;
+}
+
+async function openServices(config: ServeConfig, logger: Logger, options: BuildOptions, now: () => number): Promise<Services> {
   // Policy and trusted root are checked before anything opens, so a bad option fails fast.
   const packages = await createPackageServices(config, logger);
   const metrics = new Metrics();
@@ -78,82 +104,51 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   const adminKeys = new AdminKeys(config.adminKeysFile, logger, options.keyFileIntervalMs);
   const secret = await store.getOrCreateSecret(DOWNLOAD_TOKEN_SECRET, () => randomBytes(32));
   const tokens = new DownloadTokens({ secret, lifetimeMs: config.downloadTokenLifetime, now });
-  logStartupAuth(logger, config, agentKeys, adminKeys);
-
-  // Set once the route is built; until then a poll reaches Fastify, which has no route for it yet.
-  let opamp: OpampRequestHandler | undefined;
-  const app: FastifyInstance = Fastify({
-    // Polls go straight to the OpAMP handler on node:http; everything else to Fastify (see
-    // opamp/transport.ts for why).
-    serverFactory: (fastifyHandler) => {
-      const server = http.createServer((request, response) => {
-        if (opamp !== undefined && isOpampRequest(request)) opamp(request, response);
-        else fastifyHandler(request, response);
-      });
-      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-      return server;
-    },
-    // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
-    loggerInstance: logger as FastifyBaseLogger,
-    // A line per poll would drown the log; the OpAMP route logs what matters itself.
-    logController: new LogController({ disableRequestLogging: true }),
-    // No child logger per request: building one costs more than the rest of a poll's logging,
-    // and every line the routes write names the agent (or admin key) itself.
-    childLoggerFactory: (parent) => parent,
-    trustProxy: config.trustProxy,
-    // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
-    return503OnClosing: false,
-    forceCloseConnections: 'idle',
-  });
-  const routes: BuiltApp['routes'] = [];
-  app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
-  });
-  metrics.registerHooks(app);
-  metrics.trackAgents(store, config.agentOfflineAfter, now);
-  if (packages) metrics.watchCatalog(packages.catalog);
-
-  const forgetStaleAgents = async (): Promise<number> => {
-    const forgotten = await store.forgetAgentsUnseenSince(now() - config.forgetAgentsAfter);
-    if (forgotten > 0) logger.info({ forgotten }, `forgot ${forgotten} agent(s) unseen for --forget-agents-after`);
-    return forgotten;
-  };
-  const sweep = setInterval(() => {
-    forgetStaleAgents().catch((error: unknown) => logger.error({ err: error }, 'could not forget stale agents'));
-  }, sweepIntervalMs(config.forgetAgentsAfter));
-  sweep.unref();
-
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
   const rollouts = new RolloutService({
     store: openRolloutStore(store), agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
     refreshMs: options.rolloutRefreshMs ?? 1000, logger,
   });
-  await rollouts.start();
-  app.addHook('onClose', async () => {
-    clearInterval(sweep);
-    rollouts.stop();
-    agentKeys.close();
-    adminKeys.close();
-    await packages?.catalog.close();
-    await store.close();
-  });
+  return { store, packages, metrics, agentKeys, adminKeys, tokens, rollouts };
+}
 
-  const throttle = await createThrottle(app, {
-    perAgent: config.rateLimitPerAgent,
-    perAddress: config.rateLimitPerAddress,
-    maxEventLoopDelayMs: config.overloadEventLoopDelay,
-    maxHeapUsedBytes: config.overloadHeapUsed,
-    maxStoreLatencyMs: config.overloadStoreLatency,
-    storeProbe: () => store.getAgent('00000000-0000-0000-0000-000000000000'),
-    retryAfterSeconds: retryAfterWithJitter,
-  });
+/** The store's life in the app: rollouts started, stale agents forgotten on a timer, all closed last. */
+const storePlugin = fastifyPlugin<{ services: Services; config: ServeConfig; forget: () => Promise<number> }>(
+  async (app, { services, config, forget }) => {
+    const { store, rollouts, agentKeys, adminKeys, packages } = services;
+    const sweep = setInterval(() => {
+      forget().catch((error: unknown) => app.log.error({ err: error }, 'could not forget stale agents'));
+    }, sweepIntervalMs(config.forgetAgentsAfter));
+    sweep.unref();
+    await rollouts.start();
+    app.addHook('onClose', async () => {
+      clearInterval(sweep);
+      rollouts.stop();
+      agentKeys.close();
+      adminKeys.close();
+      await packages?.catalog.close();
+      await store.close();
+    });
+  },
+  { name: 'opamp-package-server/store' },
+);
+
+/** Metrics hooks and the collectors that read the store and the catalog. */
+const metricsPlugin = fastifyPlugin<{ services: Services; config: ServeConfig; now: () => number }>(
+  async (app, { services, config, now }) => {
+    services.metrics.registerHooks(app);
+    services.metrics.trackAgents(services.store, config.agentOfflineAfter, now);
+    if (services.packages) services.metrics.watchCatalog(services.packages.catalog);
+  },
+  { name: 'opamp-package-server/metrics' },
+);
+
+/** The OpAMP route's options as `serve` configures it. */
+function opampOptions(config: ServeConfig, services: Services, logger: Logger, options: BuildOptions, now: () => number): OpampRouteOptions {
+  const { store, agentKeys, tokens, metrics } = services;
   const poll = createPollService({
     store,
-    offers: options.offers ?? packages?.offers,
-    rollouts,
+    offers: options.offers ?? services.packages?.offers,
+    rollouts: services.rollouts,
     offlineAfterMs: config.agentOfflineAfter,
     downloadHeaders: (instanceUid, sha256Hex) =>
       agentKeys.enabled ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` } : undefined,
@@ -161,27 +156,56 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
     logger,
     now,
   });
-  const opampHandler = createOpampHandler({
+  return {
     poll,
-    throttle,
     maxMessageBytes: config.maxMessageBytes,
     maxResponseBytes: config.maxResponseBytes,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
-    isClosing: () => closing,
-    retryAfterSeconds: retryAfterWithJitter,
     // With --agent-auth none there is no check at all: the poll path stays as it was.
     authenticate: config.agentAuth === 'none'
       ? undefined
       : (authorization) => !agentKeys.enabled || agentKeys.identify(authorization) !== undefined,
+    rateLimit: {
+      perAgent: config.rateLimitPerAgent,
+      perAddress: config.rateLimitPerAddress,
+      trackedKeys: config.rateLimitTrackedKeys,
+    },
+    overload: {
+      maxEventLoopDelayMs: config.overloadEventLoopDelay,
+      maxHeapUsedBytes: config.overloadHeapUsed,
+      maxStoreLatencyMs: config.overloadStoreLatency,
+      storeProbe: () => store.getAgent('00000000-0000-0000-0000-000000000000'),
+    },
+    retryAfterSeconds: retryAfterWithJitter,
     observer: metrics.observer,
-    answered: metrics.routeLatency('POST', OPAMP_PATH),
-    logger,
+  };
+}
+
+/** The server: the shared services, then each part registered as a plugin. */
+export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const now = options.now ?? Date.now;
+  const services = await openServices(config, logger, options, now);
+  const { store, packages, metrics, agentKeys, adminKeys, tokens, rollouts } = services;
+  logStartupAuth(logger, config, agentKeys, adminKeys);
+
+  const app: FastifyInstance = Fastify(fastifyOptions(config, logger));
+  const routes: BuiltApp['routes'] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
   });
-  registerOpampRoute(app, opampHandler);
-  opamp = opampHandler;
+  const forgetStaleAgents = async (): Promise<number> => {
+    const forgotten = await store.forgetAgentsUnseenSince(now() - config.forgetAgentsAfter);
+    if (forgotten > 0) logger.info({ forgotten }, `forgot ${forgotten} agent(s) unseen for --forget-agents-after`);
+    return forgotten;
+  };
+
+  await app.register(storePlugin, { services, config, forget: forgetStaleAgents });
+  await app.register(metricsPlugin, { services, config, now });
+  await app.register(opampRoute, opampOptions(config, services, logger, options, now));
   if (packages) {
-    await registerDownloadRoute(app, {
+    await app.register(downloadRoute, {
       catalog: packages.catalog,
       authorize: (request, entry) => {
         if (!agentKeys.enabled) return;
@@ -190,7 +214,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
       },
     });
   }
-  await registerAdminApi(app, {
+  await app.register(adminApi, {
     store, agentKeys, adminKeys, packages, metrics, offlineAfterMs: config.agentOfflineAfter, now, version: serverVersion(), rollouts,
   });
   return { app, store, logger, packages, metrics, agentKeys, routes, forgetStaleAgents, rollouts };

@@ -6,7 +6,7 @@ import { ConfigError } from './errors';
 
 type Kind =
   | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
-  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit';
+  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'count';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -29,6 +29,8 @@ export interface ServeConfig {
   rateLimitPerAgent: RateSetting | undefined;
   /** undefined when off. */
   rateLimitPerAddress: RateSetting | undefined;
+  /** Keys (agents, addresses) each rate limiter keeps track of. */
+  rateLimitTrackedKeys: number;
   /** Milliseconds; 0 when off. */
   overloadEventLoopDelay: number;
   /** Bytes; 0 when off. */
@@ -79,6 +81,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const OPTIONS: OptionSpec[] = [
   { key: 'rateLimitPerAgent', flag: 'rate-limit-per-agent', env: 'OPAMP_RATE_LIMIT_PER_AGENT', kind: 'rate', default: '60/1m', help: 'Polls allowed per agent (instance uid), as COUNT/WINDOW, or off; over it: 429 with Retry-After.' },
   { key: 'rateLimitPerAddress', flag: 'rate-limit-per-address', env: 'OPAMP_RATE_LIMIT_PER_ADDRESS', kind: 'rate', default: 'off', help: 'Requests allowed per client address (honours --trust-proxy), as COUNT/WINDOW, or off.' },
+  { key: 'rateLimitTrackedKeys', flag: 'rate-limit-tracked-keys', env: 'OPAMP_RATE_LIMIT_TRACKED_KEYS', kind: 'count', default: '250000', help: 'Agents (and addresses) each rate limit keeps track of; past it the least recently seen are forgotten. At least the fleet size.' },
   { key: 'overloadEventLoopDelay', flag: 'overload-event-loop-delay', env: 'OPAMP_OVERLOAD_EVENT_LOOP_DELAY', kind: 'durationOrOff', default: '1s', help: 'Event-loop delay past which polls get 503 with Retry-After, or off.' },
   { key: 'overloadHeapUsed', flag: 'overload-heap-used', env: 'OPAMP_OVERLOAD_HEAP_USED', kind: 'heapLimit', default: 'auto', help: 'Heap use past which polls get 503: a size, auto (90% of the heap limit) or off.' },
   { key: 'overloadStoreLatency', flag: 'overload-store-latency', env: 'OPAMP_OVERLOAD_STORE_LATENCY', kind: 'durationOrOff', default: '2s', help: 'Store round trip (probed every 5 s) past which polls get 503, or off.' },
@@ -186,6 +189,10 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       if (raw === 'auto') return Math.floor(v8.getHeapStatistics().heap_size_limit * 0.9);
       const value = parseBytes(raw);
       return value !== undefined && value > 0 ? value : fail('is not a size such as 1GiB, auto or off');
+    }
+    case 'count': {
+      const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      return value >= 1 ? value : fail('is not a whole number of at least 1');
     }
     case 'agentAuth':
       return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');

@@ -56,6 +56,11 @@ export const errorTable: Record<ErrorCode, ErrorMapping> = {
   INTERNAL: { httpStatus: 500, opampType: OpampErrorType.Unknown },
 };
 
+/** 30 s (the spec's minimum) plus up to 30 s of jitter, so a reconnect storm comes back spread out. */
+export function retryAfterWithJitter(): number {
+  return 30 + Math.floor(Math.random() * 31);
+}
+
 export class ServerError extends Error {
   readonly code: ErrorCode;
   /** Set for Unavailable answers: how long the client should wait before retrying. */

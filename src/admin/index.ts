@@ -1,39 +1,13 @@
 // The admin API under /api/v1, plus /api/status and /metrics. Every route takes its schemas
 // from openapi/admin.yaml; every call is logged with the name of the key that made it.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServerError, asServerError, type ErrorCode } from '../errors';
-import type { AgentKeys } from '../auth/agent-keys';
-import type { Metrics } from '../metrics';
-import type { PackageServices } from '../packages/setup';
 import { isStoreUnavailable } from '../store/failure';
-import type { AgentStore } from '../store/types';
-import { authorizeAdmin, type AdminKeys } from './auth';
-import { fastifyPath, loadAdminDocument, type AdminDocument } from './openapi';
+import { authorizeAdmin } from './auth';
+import { fastifyPath, loadAdminDocument } from './openapi';
 import { fleetRoutes } from './routes';
 import { rolloutRoutes } from './rollout-routes';
-import type { RolloutService } from '../rollouts/service';
-
-export interface AdminOptions {
-  store: AgentStore;
-  agentKeys: AgentKeys;
-  adminKeys: AdminKeys;
-  packages: PackageServices | undefined;
-  metrics: Metrics;
-  offlineAfterMs: number;
-  now: () => number;
-  version: string;
-  document?: AdminDocument;
-  rollouts: RolloutService;
-}
-
-/** A route of the admin API: the document's method and path, and what answers it. */
-export interface AdminRoute {
-  method: 'GET' | 'POST' | 'DELETE';
-  path: string;
-  handler: RouteHandlerMethod;
-  /** The document's body is optional: a request without one is validated as `{}`. */
-  optionalBody?: boolean;
-}
+import type { AdminOptions, AdminRoute } from './types';
 
 /** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
 function adminFailure(error: FastifyError | ServerError | Error): ServerError {
@@ -78,7 +52,8 @@ async function status(options: AdminOptions) {
   };
 }
 
-export async function registerAdminApi(app: FastifyInstance, options: AdminOptions): Promise<AdminDocument> {
+/** The admin API, as a plugin of its own. */
+export async function adminApi(app: FastifyInstance, options: AdminOptions): Promise<void> {
   const document = options.document ?? loadAdminDocument();
   const json = JSON.stringify(document.raw);
   const route = (scope: FastifyInstance, definition: AdminRoute): void => {
@@ -134,5 +109,4 @@ export async function registerAdminApi(app: FastifyInstance, options: AdminOptio
     const withCaller = { ...options, callerOf: (request: FastifyRequest) => callers.get(request) ?? 'unknown' };
     for (const definition of [...fleetRoutes(withCaller), ...rolloutRoutes(withCaller)]) route(scope, definition);
   });
-  return document;
 }

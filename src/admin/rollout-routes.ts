@@ -11,7 +11,7 @@ import { failureRatio } from '../rollouts/state';
 import { UPGRADE_STATES, type RolloutMember, type RolloutRecord, type RolloutSelector, type RolloutSpec, type RolloutStatus } from '../rollouts/types';
 import type { MemberCount } from '../store/rollouts';
 import type { AgentRecord } from '../agents/records';
-import type { AdminOptions, AdminRoute } from './index';
+import type { AdminOptions, AdminRoute } from './types';
 
 interface RolloutBody {
   version: string;

@@ -5,7 +5,7 @@ import type { AgentState } from '../agents/records';
 import { ServerError } from '../errors';
 import { uidFromString, uidToString } from '../opamp/codec';
 import type { AgentFilter } from '../store/types';
-import type { AdminOptions, AdminRoute } from './index';
+import type { AdminOptions, AdminRoute } from './types';
 import { agentDetail, agentSummary, packageView } from './views';
 import { agentRolloutView } from './rollout-routes';
 

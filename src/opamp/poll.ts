@@ -1,21 +1,16 @@
 // One poll between the decoded AgentToServer and the ServerToAgent to encode: read what the
 // store knows of the agent, let the rollouts decide, apply the protocol rules (handler.ts), and
-// write down what changed. No HTTP here: transport.ts moves the bytes.
+// write down what changed. No HTTP here: route.ts moves the bytes.
 import type { Logger } from 'pino';
 import { ServerError } from '../errors';
 import { packageStatusChanges } from '../agents/history';
-import type { OfferDecision } from '../rollouts/types';
+import type { OfferProvider } from '../packages/offer-provider';
 import type { Assignment, RolloutService } from '../rollouts/service';
 import type { AgentRecord } from '../agents/records';
 import type { AgentStore } from '../store/types';
 import { uidToString, type AgentToServer, type PackagesAvailable, type ServerToAgentInit } from './codec';
-import { handlePoll, readReport, type Offer, type PollResult, type Report } from './handler';
+import { handlePoll, readReport, type PollResult, type Report } from './handler';
 import { newInstanceUid } from './uuid';
-
-export interface OfferProvider {
-  /** `decision`: what the rollouts resolved for this agent before the handler ran. */
-  offerFor(record: AgentRecord, baseUrl: string, decision?: OfferDecision): Offer | undefined;
-}
 
 /** Told what each poll came to, for the metrics. */
 export interface PollObserver {

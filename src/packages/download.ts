@@ -43,7 +43,8 @@ export interface DownloadRouteOptions {
   authorize?: (request: import('fastify').FastifyRequest, entry: CatalogEntry) => void;
 }
 
-export async function registerDownloadRoute(app: FastifyInstance, options: DownloadRouteOptions): Promise<void> {
+/** The download route, as a plugin of its own. */
+export async function downloadRoute(app: FastifyInstance, options: DownloadRouteOptions): Promise<void> {
   const { catalog } = options;
   app.route<{ Params: { sha256: string; filename: string } }>({
     method: ['GET', 'HEAD'],

@@ -7,7 +7,7 @@ import { agentPlatform, assetArch, parseVersion } from '../agents/platform';
 import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
 import type { PackagesAvailable } from '../opamp/codec';
 import type { Offer } from '../opamp/handler';
-import type { OfferProvider } from '../opamp/poll';
+import type { OfferProvider } from './offer-provider';
 import type { OfferDecision } from '../rollouts/types';
 import type { Catalog, CatalogEntry } from './catalog';
 

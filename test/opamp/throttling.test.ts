@@ -37,6 +37,25 @@ t.test('per-agent limit: a burst far over it gets 429, others are still served',
   t.equal(quiet.status, 200, 'another agent is still served');
 });
 
+t.test('more agents than the limiter keeps: a misbehaving agent is still limited', async (t) => {
+  // The limiter keeps 50 agents; 300 others poll in between. The least recently seen are
+  // forgotten, and an agent polling far too often is never the least recently seen.
+  const server = await startServer({ 'rate-limit-per-agent': '5/1m', 'rate-limit-tracked-keys': '50' });
+  t.teardown(() => server.close());
+  const noisy = uid(800);
+  const statuses: number[] = [];
+  for (let round = 0; round < 30; round += 1) {
+    statuses.push((await poll(server.url, { instanceUid: noisy, sequenceNum: round, capabilities: 1 })).status);
+    for (let other = 0; other < 10; other += 1) {
+      const answer = await poll(server.url, { instanceUid: uid(1000 + round * 10 + other), capabilities: 1 });
+      if (answer.status !== 200) t.fail(`agent ${round * 10 + other} polled once and got ${answer.status}`);
+    }
+  }
+  t.same(statuses.slice(0, 5), [200, 200, 200, 200, 200], 'the first five are admitted');
+  t.same(statuses.slice(5), Array.from({ length: 25 }, () => 429), 'every later poll is refused, 300 other agents notwithstanding');
+  t.equal((await server.store.getAgent(uidToString(noisy)))?.sequenceNum, 4, 'refused polls changed nothing stored');
+});
+
 t.test('per-address limit (off by default) refuses before the body is read', async (t) => {
   const server = await startServer({ 'rate-limit-per-address': '3/1m' });
   t.teardown(() => server.close());
@@ -65,4 +84,5 @@ t.test('defaults: 60 polls a minute per agent, nothing per address', async (t) =
   const config = resolveConfig({ flags: {}, env: {} });
   t.same(config.rateLimitPerAgent, { max: 60, windowMs: 60_000 });
   t.equal(config.rateLimitPerAddress, undefined);
+  t.equal(config.rateLimitTrackedKeys, 250_000, 'the limiter keeps a fleet, not the 5,000 keys of its default');
 });
