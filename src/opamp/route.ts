@@ -95,12 +95,8 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     done();
   });
 
-  /** Encodes, gzips when the agent takes it, sends. */
-  function send(request: FastifyRequest, reply: FastifyReply, status: number, message: ServerToAgentInit): FastifyReply {
-    const body = encodeServerToAgent(message);
-    if (body.byteLength > maxResponseBytes) {
-      throw new ServerError('RESPONSE_TOO_LARGE', `the answer is larger than the server is allowed to send (${body.byteLength} bytes, --max-response-bytes ${maxResponseBytes})`);
-    }
+  /** Gzips when the agent takes it, sends. */
+  function send(request: FastifyRequest, reply: FastifyReply, status: number, body: Uint8Array): FastifyReply {
     // protobufjs encodes into a Buffer under Node; wrapping it again would cost an object per poll.
     let payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     reply.code(status);
@@ -132,7 +128,8 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
           : {}),
       },
     };
-    return send(request, reply, failure.httpStatus, message);
+    // An error answer is small and always sent: the size limit is for what the poll produced.
+    return send(request, reply, failure.httpStatus, encodeServerToAgent(message));
   });
 
   // The body: bounded as sent (Fastify refuses a larger Content-Length before reading and closes
@@ -179,9 +176,16 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
   });
 
   const answered = (request: FastifyRequest, reply: FastifyReply) => (message: ServerToAgentInit): FastifyReply => {
-    const sent = send(request, reply, 200, message);
+    const body = encodeServerToAgent(message);
+    if (body.byteLength > maxResponseBytes) {
+      request.log.error(
+        { instanceUid: message.instanceUid ? uidToString(message.instanceUid) : undefined, bytes: body.byteLength },
+        `ServerToAgent of ${body.byteLength} bytes is over --max-response-bytes ${maxResponseBytes}; not sent`,
+      );
+      throw new ServerError('RESPONSE_TOO_LARGE', 'the answer is larger than the server is allowed to send');
+    }
     observer?.polled('ok');
-    return sent;
+    return send(request, reply, 200, body);
   };
 
   scope.route({
