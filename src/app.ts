@@ -120,6 +120,13 @@ const storePlugin = fastifyPlugin<{ services: Services; config: ServeConfig; for
     }, sweepIntervalMs(config.forgetAgentsAfter));
     sweep.unref();
     await rollouts.start();
+    // The release cache never evicts a version a rollout or a pinned --offer still offers.
+    packages?.releases?.protect(() => [
+      ...(config.offer === 'none' || config.offer === 'latest' ? [] : [config.offer]),
+      ...rollouts.list().filter((rollout) => rollout.status !== 'cancelled').map((rollout) => rollout.spec.version),
+    ]);
+    // The feed is asked in the background: start-up offers what is cached without waiting for it.
+    packages?.releases?.start();
     app.addHook('onClose', async () => {
       clearInterval(sweep);
       rollouts.stop();
@@ -150,8 +157,11 @@ function opampOptions(config: ServeConfig, services: Services, logger: Logger, o
     offers: options.offers ?? services.packages?.offers,
     rollouts: services.rollouts,
     offlineAfterMs: config.agentOfflineAfter,
+    // A token only goes with a URL of this server: never to a release feed (passthrough delivery).
     downloadHeaders: (instanceUid, sha256Hex) =>
-      agentKeys.enabled ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` } : undefined,
+      agentKeys.enabled && packages?.catalog.servesItself(sha256Hex) !== false
+        ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` }
+        : undefined,
     observer: metrics.observer,
     logger,
     now,

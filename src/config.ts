@@ -6,7 +6,7 @@ import { ConfigError } from './errors';
 
 type Kind =
   | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
-  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'count';
+  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'delivery' | 'sizeOrOff' | 'count';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -72,6 +72,31 @@ export interface ServeConfig {
   forgetAgentsAfter: number;
   /** Milliseconds: an agent offered or upgrading with no change for this long is stuck. */
   stuckAfter: number;
+  /** A release feed to follow (github:OWNER/REPO or a mirror URL); parsed by the releases source. */
+  releases: string | undefined;
+  releasesApiUrl: string;
+  releasesTokenFile: string | undefined;
+  /** Comma-separated distribution names. */
+  releasesDistributions: string;
+  /** Comma-separated OS/ARCH pairs. */
+  releasesPlatforms: string;
+  /** newest:N, a comma-separated list of versions, or a semver range. */
+  releasesVersions: string;
+  /** Default: `<data-dir>/releases`. */
+  releasesCacheDir: string | undefined;
+  releasesDelivery: 'cache' | 'passthrough';
+  /** Milliseconds. */
+  releasesRefresh: number;
+  /** Bytes; 0 when off. */
+  releasesCacheMaxBytes: number;
+  /** File name of a release's checksums file; `{distribution}` is replaced. */
+  releasesChecksums: string;
+  releasesMaxAssetBytes: number;
+  /** Milliseconds. */
+  releasesConnectTimeout: number;
+  /** Milliseconds. */
+  releasesReadTimeout: number;
+  releasesParallelDownloads: number;
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -113,6 +138,21 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'forgetAgentsAfter', flag: 'forget-agents-after', env: 'OPAMP_FORGET_AGENTS_AFTER', kind: 'duration', default: '30d', help: 'Agents not heard from for this long are forgotten.' },
   { key: 'stuckAfter', flag: 'stuck-after', env: 'OPAMP_STUCK_AFTER', kind: 'duration', default: '2h', help: 'In a rollout, an agent offered or upgrading with no change for this long counts as stuck.' },
   { key: 'signatureFormat', flag: 'signature-format', env: 'OPAMP_SIGNATURE_FORMAT', kind: 'format', default: 'cosign', help: 'Offered signature: cosign ("<b64 cert> <b64 sig>") or bundle (Sigstore bundle JSON).' },
+  { key: 'releases', flag: 'releases', env: 'OPAMP_RELEASES', kind: 'string', default: undefined, help: 'Follow a release feed: github: (the collector releases), github:OWNER/REPO, or a mirror base URL laid out as BASE/vVERSION/ASSET.' },
+  { key: 'releasesApiUrl', flag: 'releases-api-url', env: 'OPAMP_RELEASES_API_URL', kind: 'url', default: 'https://api.github.com', help: 'Base URL of the GitHub API for github: feeds (GitHub Enterprise: https://HOST/api/v3).' },
+  { key: 'releasesTokenFile', flag: 'releases-token-file', env: 'OPAMP_RELEASES_TOKEN_FILE', kind: 'string', default: undefined, help: 'File holding a GitHub token, sent as a bearer token to the API only (raises its rate limit); reread at each refresh.' },
+  { key: 'releasesDistributions', flag: 'releases-distributions', env: 'OPAMP_RELEASES_DISTRIBUTIONS', kind: 'string', default: 'otelcol-contrib', help: 'Comma-separated distributions to follow (otelcol, otelcol-contrib, otelcol-k8s, ...).' },
+  { key: 'releasesPlatforms', flag: 'releases-platforms', env: 'OPAMP_RELEASES_PLATFORMS', kind: 'string', default: 'linux/amd64,linux/arm64', help: 'Comma-separated OS/ARCH to follow, in goreleaser names (linux/armv7, linux/386, linux/ppc64le, darwin/arm64, windows/amd64) or as agents report them.' },
+  { key: 'releasesVersions', flag: 'releases-versions', env: 'OPAMP_RELEASES_VERSIONS', kind: 'string', default: 'newest:3', help: 'Versions to follow: newest:N stable releases, a comma-separated list (may name pre-releases and nightly; a mirror needs one), or a semver range.' },
+  { key: 'releasesCacheDir', flag: 'releases-cache-dir', env: 'OPAMP_RELEASES_CACHE_DIR', kind: 'string', default: undefined, help: 'Where downloaded releases are kept (default: DATA-DIR/releases).' },
+  { key: 'releasesDelivery', flag: 'releases-delivery', env: 'OPAMP_RELEASES_DELIVERY', kind: 'delivery', default: 'cache', help: 'cache: agents download from this server; passthrough: offers point at the upstream URL (checked here first; no download token attached).' },
+  { key: 'releasesRefresh', flag: 'releases-refresh', env: 'OPAMP_RELEASES_REFRESH', kind: 'duration', default: '1h', help: 'How often the release feed is asked for new releases (also POST /api/v1/packages/refresh).' },
+  { key: 'releasesCacheMaxBytes', flag: 'releases-cache-max-bytes', env: 'OPAMP_RELEASES_CACHE_MAX_BYTES', kind: 'sizeOrOff', default: 'off', help: 'Largest release cache: older followed versions past it are not fetched, or evicted, unless a rollout or --offer needs them; or off.' },
+  { key: 'releasesChecksums', flag: 'releases-checksums', env: 'OPAMP_RELEASES_CHECKSUMS', kind: 'string', default: 'opentelemetry-collector-releases_{distribution}_checksums.txt', help: 'Name of a release\'s checksums file ({distribution} is replaced).' },
+  { key: 'releasesMaxAssetBytes', flag: 'releases-max-asset-bytes', env: 'OPAMP_RELEASES_MAX_ASSET_BYTES', kind: 'bytes', default: '1GiB', help: 'Largest tarball fetched from the feed; a larger one is rejected.' },
+  { key: 'releasesConnectTimeout', flag: 'releases-connect-timeout', env: 'OPAMP_RELEASES_CONNECT_TIMEOUT', kind: 'duration', default: '10s', help: 'Connect timeout for the release feed (HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured).' },
+  { key: 'releasesReadTimeout', flag: 'releases-read-timeout', env: 'OPAMP_RELEASES_READ_TIMEOUT', kind: 'duration', default: '60s', help: 'Longest wait for headers or the next bytes from the release feed; an interrupted download resumes at the next refresh.' },
+  { key: 'releasesParallelDownloads', flag: 'releases-parallel-downloads', env: 'OPAMP_RELEASES_PARALLEL_DOWNLOADS', kind: 'count', default: '2', help: 'Release files downloaded at the same time.' },
 ];
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -189,6 +229,13 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       if (raw === 'auto') return Math.floor(v8.getHeapStatistics().heap_size_limit * 0.9);
       const value = parseBytes(raw);
       return value !== undefined && value > 0 ? value : fail('is not a size such as 1GiB, auto or off');
+    }
+    case 'delivery':
+      return raw === 'cache' || raw === 'passthrough' ? raw : fail('is not cache or passthrough');
+    case 'sizeOrOff': {
+      if (raw === 'off' || raw === '0') return 0;
+      const value = parseBytes(raw);
+      return value !== undefined && value > 0 ? value : fail('is not a size such as 20GiB, or off');
     }
     case 'count': {
       const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;

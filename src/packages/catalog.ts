@@ -4,7 +4,7 @@
 // offerable packages changed, so offers are rebuilt then and never on the poll path.
 import type { Logger } from 'pino';
 import type { SignatureVerdict } from '../signing/verifier';
-import type { PackageSource, SourceFile } from './source';
+import type { PackageSource, RejectedFile, SourceFile } from './source';
 import { inspectTarball } from './tarball';
 
 export interface CatalogEntry {
@@ -25,6 +25,8 @@ export interface CatalogEntry {
   signature: SignatureVerdict | undefined;
   fingerprint: string;
   ingestedAtMs: number;
+  /** Set when agents download from elsewhere (see SourceFile.deliveryUrl). */
+  deliveryUrl: string | undefined;
 }
 
 export type VerifyFunction = (file: SourceFile) => Promise<SignatureVerdict>;
@@ -55,6 +57,7 @@ export async function ingestFile(file: SourceFile, verify: VerifyFunction, sourc
     signature,
     fingerprint: file.fingerprint,
     ingestedAtMs: Date.now(),
+    deliveryUrl: file.deliveryUrl,
   };
 }
 
@@ -95,6 +98,11 @@ export class Catalog {
     return [...this.entries.values()].sort((left, right) => left.fileName.localeCompare(right.fileName));
   }
 
+  /** Files the sources refused before or after ingesting them (never offered). */
+  rejectedBySources(): Array<RejectedFile & { source: string }> {
+    return this.options.sources.flatMap((source) => (source.rejections?.() ?? []).map((file) => ({ ...file, source: source.name })));
+  }
+
   offerable(): CatalogEntry[] {
     return this.list().filter((entry) => entry.offerable);
   }
@@ -105,6 +113,14 @@ export class Catalog {
       if (entry.offerable && entry.sha256Hex === sha256Hex && entry.fileName === fileName) return entry;
     }
     return undefined;
+  }
+
+  /** Whether agents fetch the file with this content hash from this server (not from a feed's URL). */
+  servesItself(sha256Hex: string): boolean {
+    for (const entry of this.entries.values()) {
+      if (entry.offerable && entry.sha256Hex === sha256Hex && entry.deliveryUrl === undefined) return true;
+    }
+    return false;
   }
 
   /** Scans every source; overlapping calls coalesce into one extra pass. */
@@ -150,6 +166,7 @@ export class Catalog {
           next.set(key, entry);
           changed = true;
           logEntry(logger, entry);
+          if (!entry.offerable) source.rejected?.(file, entry.reason ?? 'rejected');
         } catch (error) {
           // The file vanished or could not be read mid-ingest: try again at the next scan.
           logger.warn({ file: file.fileName, err: error }, 'could not ingest package; will retry');

@@ -95,7 +95,9 @@ export class PreparedPackage {
             version: this.wireVersion,
             hash: this.hash,
             file: {
-              downloadUrl: `${baseUrl}/v1/packages/${this.entry.sha256Hex}/${encodeURIComponent(this.entry.fileName)}`,
+              // Passthrough delivery: the feed's own URL, never with a download token (see app.ts).
+              downloadUrl: this.entry.deliveryUrl
+                ?? `${baseUrl}/v1/packages/${this.entry.sha256Hex}/${encodeURIComponent(this.entry.fileName)}`,
               contentHash: this.entry.sha256,
               signature: this.signature,
             },

@@ -3,19 +3,23 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createDirectorySource } from '../../plugins/directory';
+import type { ReleasesSource } from '../../plugins/releases';
+import { releasesSourceFromConfig } from '../../plugins/releases/config';
 import type { ServeConfig } from '../config';
 import { policyFromOptions, type SignaturePolicy } from '../signing/policy';
 import { loadTrustedRoot, refreshTrustedRoot, type LoadedTrustedRoot } from '../signing/trust';
 import { verifyArtifact, type SignatureVerdict } from '../signing/verifier';
 import { Catalog, type VerifyFunction } from './catalog';
 import { OfferBook } from './offers';
-import type { SourceFile } from './source';
+import type { PackageSource, SourceFile } from './source';
 
 export interface PackageServices {
   catalog: Catalog;
   offers: OfferBook;
   trust: { current: LoadedTrustedRoot };
   policy: SignaturePolicy;
+  /** The release feed followed (--releases), if any. */
+  releases: ReleasesSource | undefined;
 }
 
 /** The signature check the catalog runs once per artifact, holding the current trusted root. */
@@ -39,10 +43,12 @@ export function makeVerify(
 
 export async function createPackageServices(config: ServeConfig, logger: Logger): Promise<PackageServices | undefined> {
   const policy = policyFromOptions(config);
-  if (config.packagesDir === undefined) {
-    if (config.offer !== 'none') logger.warn(`--offer ${config.offer} has no effect without --packages-dir`);
+  if (config.packagesDir === undefined && config.releases === undefined) {
+    if (config.offer !== 'none') logger.warn(`--offer ${config.offer} has no effect without --packages-dir or --releases`);
     return undefined;
   }
+  // Checked before anything starts, so a bad --releases-* value fails fast.
+  const releases = releasesSourceFromConfig(config, logger);
   const trust = { current: await loadTrustedRoot({ file: config.trustedRoot }) };
   logger.info({ trustedRoot: trust.current.source }, `Sigstore trusted root: ${trust.current.source}`);
   if (config.allowUnsigned) {
@@ -60,9 +66,11 @@ export async function createPackageServices(config: ServeConfig, logger: Logger)
       }
     });
   }
-  const source = createDirectorySource({ directory: path.resolve(config.packagesDir), logger });
+  const sources: PackageSource[] = [];
+  if (config.packagesDir !== undefined) sources.push(createDirectorySource({ directory: path.resolve(config.packagesDir), logger }));
+  if (releases) sources.push(releases);
   const catalog = new Catalog({
-    sources: [source],
+    sources,
     verify: makeVerify(trust, policy, config.signatureFormat),
     rescanIntervalMs: config.rescanInterval,
     logger,
@@ -72,5 +80,5 @@ export async function createPackageServices(config: ServeConfig, logger: Logger)
   await catalog.start();
   const offerable = catalog.offerable().length;
   logger.info({ offerable, total: catalog.list().length, offer: config.offer }, `catalog ready: ${offerable} offerable package(s)`);
-  return { catalog, offers, trust, policy };
+  return { catalog, offers, trust, policy, releases };
 }

@@ -28,6 +28,24 @@ export interface SourceFile {
    * The catalog ingests a file again only when this changes.
    */
   fingerprint: string;
+  /**
+   * Where agents download the file instead of this server (a release feed in passthrough
+   * delivery). Never part of a package hash, so it can change without a new offer.
+   */
+  deliveryUrl?: string;
+}
+
+/** A file a source refused, or deleted after the catalog refused it: listed, never offered. */
+export interface RejectedFile {
+  fileName: string;
+  distribution: string;
+  version: string;
+  os: string;
+  arch: string;
+  reason: string;
+  /** What the file should hash to, when the source knows. */
+  sha256Hex: string | undefined;
+  atMs: number;
 }
 
 export interface PackageSource {
@@ -37,5 +55,9 @@ export interface PackageSource {
   scan(): Promise<SourceFile[]>;
   /** Optional early nudge: call `onChange` when a rescan is worth doing before the next tick. */
   watch?(onChange: () => void): void;
+  /** Optional: told when the catalog refused one of its files (a downloading source deletes it). */
+  rejected?(file: SourceFile, reason: string): void;
+  /** Optional: files it refused itself, for the listing. */
+  rejections?(): RejectedFile[];
   close(): Promise<void>;
 }
