@@ -1,7 +1,7 @@
 // Every request to the release feed goes through here: undici's fetch on a dispatcher that
 // takes HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment and enforces connect and read
 // timeouts; redirects followed by hand so that none leads to plain http (except to a loopback
-// test feed) and the token never leaves the API's origin; rate limits waited out.
+// test feed) and the token never goes beyond the API; rate limits waited out.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvHttpProxyAgent, fetch, type Response } from 'undici';
 
@@ -13,9 +13,10 @@ export interface FeedLogger {
 export interface FeedHttpOptions {
   connectTimeoutMs: number;
   readTimeoutMs: number;
-  /** Sent as `Authorization: Bearer` to `tokenOrigin` only; asked at every request (the file may be rotated). */
+  /** Sent as `Authorization: Bearer` to URLs under `tokenScope` only; asked at every request (the file may be rotated). */
   token?: () => string | undefined;
-  tokenOrigin?: string;
+  /** The API's base URL: downloads may share its host (GitHub Enterprise) and still get no token. */
+  tokenScope?: string;
   /** A rate limit that lifts later than this is an error for this refresh, not a wait. */
   maxRateLimitWaitMs?: number;
   logger?: FeedLogger;
@@ -112,7 +113,8 @@ export class FeedHttp {
     let url = new URL(start);
     for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
       const sent: Record<string, string> = { 'user-agent': USER_AGENT, ...headers };
-      const token = url.origin === this.options.tokenOrigin ? this.options.token?.() : undefined;
+      const scope = this.options.tokenScope;
+      const token = scope !== undefined && url.toString().startsWith(`${scope.replace(/\/+$/, '')}/`) ? this.options.token?.() : undefined;
       if (token !== undefined) sent.authorization = `Bearer ${token}`;
       let response: Response;
       try {

@@ -110,7 +110,7 @@ export class ReleasesSource implements PackageSource {
       connectTimeoutMs: options.connectTimeoutMs,
       readTimeoutMs: options.readTimeoutMs,
       token: () => this.token,
-      tokenOrigin: new URL(options.apiUrl).origin,
+      tokenScope: options.apiUrl,
       maxRateLimitWaitMs: options.maxRateLimitWaitMs,
       logger: options.logger,
     });
@@ -326,7 +326,9 @@ export class ReleasesSource implements PackageSource {
 
   /** Downloads, checks and installs one tarball with its signature material; true when installed. */
   private async fetchOne(item: FetchItem): Promise<boolean> {
-    const reject = (reason: string, permanent: boolean): false => {
+    const reject = async (reason: string, permanent: boolean): Promise<false> => {
+      // Signature material staged for a tarball that will not be installed is of no use.
+      await rm(this.cache.sidecarStaging(item.sha256Hex), { recursive: true, force: true });
       this.remember({ ...keyOnly(item), reason, atMs: Date.now(), sha256Hex: item.sha256Hex, identity: permanent ? identityOf(item) : undefined });
       this.options.logger.warn({ file: item.fileName, reason }, `release file rejected: ${reason}`);
       return false;
