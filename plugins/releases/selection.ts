@@ -2,7 +2,7 @@
 // functions, so the rules are tested without any network.
 import semver from 'semver';
 import { normalizeVersion } from '../../src/packages/asset-name';
-import { releaseArch } from './platforms';
+import { assetArch } from '../../src/agents/platform';
 
 export const DEFAULT_GITHUB_REPOSITORY = 'open-telemetry/opentelemetry-collector-releases';
 export const DEFAULT_GITHUB_API = 'https://api.github.com';
@@ -104,7 +104,7 @@ export function parsePlatforms(text: string): Platform[] | string {
   for (const item of text.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
     const match = /^([a-z0-9]+)\/([a-z0-9_]+)$/i.exec(item);
     if (!match) return `${JSON.stringify(item)} is not OS/ARCH such as linux/amd64`;
-    const platform = { os: match[1]!.toLowerCase(), arch: releaseArch(match[2]!.toLowerCase()) };
+    const platform = { os: match[1]!.toLowerCase(), arch: assetArch(match[2]!) };
     if (!platforms.some((known) => known.os === platform.os && known.arch === platform.arch)) platforms.push(platform);
   }
   return platforms.length > 0 ? platforms : 'no platform given';
