@@ -159,7 +159,7 @@ function opampOptions(config: ServeConfig, services: Services, logger: Logger, o
     offlineAfterMs: config.agentOfflineAfter,
     // A token only goes with a URL of this server: never to a release feed (passthrough delivery).
     downloadHeaders: (instanceUid, sha256Hex) =>
-      agentKeys.enabled && packages?.catalog.servesItself(sha256Hex) !== false
+      agentKeys.enabled && services.packages?.catalog.servesItself(sha256Hex) !== false
         ? { Authorization: `Bearer ${tokens.issue(instanceUid, sha256Hex)}` }
         : undefined,
     observer: metrics.observer,
