@@ -1,5 +1,5 @@
 // One poll between the decoded AgentToServer and the ServerToAgent to encode: read what the
-// store knows of the agent, let the rollouts decide, apply the protocol rules (handler.ts), and
+// store knows of the agent, let the rollouts decide, apply the protocol rules (protocol.ts), and
 // write down what changed. No HTTP here: route.ts moves the bytes.
 import type { Logger } from 'pino';
 import { ServerError } from '../errors';
@@ -8,8 +8,8 @@ import type { OfferProvider } from '../packages/offer-provider';
 import type { Assignment, RolloutService } from '../rollouts/service';
 import type { AgentRecord } from '../agents/records';
 import type { AgentStore } from '../store/types';
-import { uidToString, type AgentToServer, type PackagesAvailable, type ServerToAgentInit } from './codec';
-import { handlePoll, readReport, type PollResult, type Report } from './handler';
+import type { AgentToServer, PackagesAvailable, ServerToAgentInit } from './codec';
+import { applyPoll, instanceUidText, offerCapabilities, readReport, type PollResult, type Report } from './protocol';
 import { newInstanceUid } from './uuid';
 
 /** Told what each poll came to, for the metrics. */
@@ -22,7 +22,7 @@ export interface PollObserver {
 export interface PollServiceOptions {
   store: AgentStore;
   offers: OfferProvider | undefined;
-  /** Rollouts: resolved before the handler (its offer lookup is synchronous), told the outcome after. */
+  /** Rollouts: resolved before the protocol rules (their offer lookup is synchronous), told the outcome after. */
   rollouts?: Pick<RolloutService, 'decide' | 'record'>;
   offlineAfterMs: number;
   /** Extra headers an agent needs to download the file with this SHA-256 (a download token). */
@@ -42,7 +42,7 @@ export type PollService = (message: AgentToServer, baseUrl: () => string) => Ser
 /** One poll on its way through the service. */
 interface Poll {
   message: AgentToServer;
-  /** Text of a valid instance_uid; undefined when it is not 16 bytes (the handler refuses it). */
+  /** Text of a valid instance_uid; undefined when it is not 16 bytes (applyPoll refuses it). */
   uid: string | undefined;
   report: Report | undefined;
   baseUrl: () => string;
@@ -97,7 +97,7 @@ export function createPollService(options: PollServiceOptions): PollService {
     return result.response;
   }
 
-  /** Writes what the handler decided; waits only when something must be written before answering. */
+  /** Writes what the protocol rules decided; waits only when something must be written before answering. */
   function save(stored: AgentRecord | undefined, result: PollResult, assignment: Assignment | undefined, nowMs: number) {
     const record = result.record;
     const removed = result.removeInstanceUid;
@@ -129,7 +129,7 @@ export function createPollService(options: PollServiceOptions): PollService {
   function handle(poll: Poll, stored: AgentRecord | undefined, assignment: Assignment | undefined) {
     const nowMs = now();
     const decision = assignment?.decision;
-    const result = handlePoll(stored, poll.message, {
+    const result = applyPoll(stored, poll.message, {
       instanceUid: poll.uid,
       nowMs,
       offlineAfterMs: options.offlineAfterMs,
@@ -142,16 +142,16 @@ export function createPollService(options: PollServiceOptions): PollService {
   function decide(poll: Poll, stored: AgentRecord | undefined) {
     if (!rollouts || poll.uid === undefined) return handle(poll, stored, undefined);
     const { message, report } = poll;
-    const capabilities = Number(message.capabilities ?? 0) || stored?.capabilities || 0;
-    const decided = rollouts.decide(poll.uid, report?.description ?? stored?.description, capabilities);
+    // Admitted only by a message that can be answered with the offer (see offerCapabilities).
+    const decided = rollouts.decide(poll.uid, report?.description ?? stored?.description, offerCapabilities(message));
     // Most polls are decided at once; only a rollout member's needs the store.
     if (!(decided instanceof Promise)) return handle(poll, stored, decided);
     return decided.catch(storeFailure).then((assignment) => handle(poll, stored, assignment));
   }
 
   return (message, baseUrl) => {
-    const uid = message.instanceUid?.byteLength === 16 ? uidToString(message.instanceUid) : undefined;
-    // Without a valid uid the handler refuses the message before anything is read or converted.
+    const uid = instanceUidText(message);
+    // Without a valid uid applyPoll refuses the message before anything is read or converted.
     const poll: Poll = { message, uid, report: uid === undefined ? undefined : readReport(message), baseUrl };
     if (uid === undefined) return decide(poll, undefined);
     // A record the store holds in memory needs no promise: most polls are answered at once.

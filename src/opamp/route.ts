@@ -10,6 +10,7 @@ import { ServerError, asServerError, retryAfterWithJitter } from '../errors';
 import { acceptsGzip, gunzip, isGzipped, isProtobuf, PROTOBUF } from './body';
 import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServer, type ServerToAgentInit } from './codec';
 import type { PollObserver, PollService } from './poll';
+import { validInstanceUid } from './protocol';
 import { registerShedding, type OverloadSettings, type RateLimitSettings } from './shedding';
 
 export const OPAMP_PATH = '/v1/opamp';
@@ -67,8 +68,8 @@ function messageOf(request: FastifyRequest): AgentToServer | undefined {
 
 /** The agent's uid when the message carries a valid one: errors name the agent they refuse. */
 function validUid(request: FastifyRequest): Uint8Array | undefined {
-  const uid = messageOf(request)?.instanceUid;
-  return uid?.byteLength === 16 ? uid : undefined;
+  const message = messageOf(request);
+  return message === undefined ? undefined : validInstanceUid(message);
 }
 
 /** Fastify's own refusals (body parser, content length) in the codes of the error table. */

@@ -1,6 +1,6 @@
 // The contract between a poll and whatever offers packages: the poll service asks it, the
 // OfferBook (offers.ts) answers it. A module of its own, so neither side imports the other.
-import type { Offer } from '../opamp/handler';
+import type { Offer } from '../opamp/protocol';
 import type { OfferDecision } from '../rollouts/types';
 import type { AgentRecord } from '../agents/records';
 

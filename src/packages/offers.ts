@@ -6,7 +6,7 @@ import semver, { type SemVer } from 'semver';
 import { agentPlatform, assetArch, parseVersion } from '../agents/platform';
 import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
 import type { PackagesAvailable } from '../opamp/codec';
-import type { Offer } from '../opamp/handler';
+import type { Offer } from '../opamp/protocol';
 import type { OfferProvider } from './offer-provider';
 import type { OfferDecision } from '../rollouts/types';
 import type { Catalog, CatalogEntry } from './catalog';

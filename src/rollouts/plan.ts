@@ -2,9 +2,9 @@
 // classification serves the preview, the creation and the admission of agents that appear
 // later, so a preview shows what the rollout then does.
 import semver from 'semver';
-import { AgentCapability } from '../opamp/codec';
 import { agentPlatform } from '../agents/platform';
 import type { AgentDescriptionRecord, AgentRecord } from '../agents/records';
+import { acceptsPackages } from '../opamp/protocol';
 import { selects } from './selector';
 import type { RolloutSpec } from './types';
 import { cumulativeShare, planMembers, type Placement } from './waves';
@@ -20,11 +20,16 @@ export type Eligibility =
 /** Whether the catalog holds the version for this agent's platform. */
 export type ArtifactCheck = (description: AgentDescriptionRecord | undefined, version: string) => boolean;
 
+/**
+ * Why an agent is or is not taken on. `capabilities` are the stored ones for a plan over the
+ * store, and those of the message being answered when a poll admits the agent; both are read
+ * with the protocol's own acceptsPackages.
+ */
 export function eligibility(spec: RolloutSpec, record: Pick<AgentRecord, 'description' | 'capabilities'>, hasArtifact: ArtifactCheck): Eligibility {
   if (!selects(spec.selector, record.description)) return 'not_selected';
   const current = agentPlatform(record.description).version;
   if (current !== undefined && semver.eq(current, spec.version)) return 'already_at_version';
-  if ((record.capabilities & AgentCapability.AcceptsPackages) === 0) return 'no_package_capability';
+  if (!acceptsPackages(record.capabilities)) return 'no_package_capability';
   if (!hasArtifact(record.description, spec.version)) return 'no_artifact';
   if (current !== undefined && semver.gt(current, spec.version) && !spec.allowDowngrade) return 'downgrade_refused';
   return 'member';

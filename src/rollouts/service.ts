@@ -77,8 +77,10 @@ export class RolloutService {
     this.options.offers?.artifactFor(description, version) !== undefined;
 
   /**
-   * Resolves, before the (synchronous) protocol handler runs, what this agent may be offered.
+   * Resolves, before the (synchronous) protocol rules run, what this agent may be offered.
    * An agent no rollout selects is answered at once, without a promise: that is most polls.
+   * `capabilities` are those the answer's offer is decided on (offerCapabilities in
+   * opamp/protocol.ts), so an agent is taken on only by a poll that can carry its offer.
    */
   decide(instanceUid: string, description: AgentDescriptionRecord | undefined, capabilities: number): Assignment | Promise<Assignment> {
     const rollout = this.applying(description);

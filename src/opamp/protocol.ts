@@ -1,7 +1,9 @@
-// The OpAMP protocol rules, in one pure function: given what the store knows of an agent and
-// the message it just sent, decide the answer and the new record. No HTTP, no store, no clock
-// or randomness except what the caller passes in, so every rule can be tested directly and no
-// route can drift from another.
+// The OpAMP protocol rules, pure: given what the store knows of an agent and the message it just
+// sent, applyPoll decides the answer and the new record. No HTTP, no store, no clock or
+// randomness except what the caller passes in, so every rule can be tested directly. The rules
+// that the poll service, the HTTP route and the rollouts need as well (a valid instance_uid, an
+// agent's capabilities, who may be offered packages) are exported from here, so that no caller
+// states them a second time.
 import { ServerError } from '../errors';
 import type { AgentDescriptionRecord, AgentRecord, HealthRecord, PackageStatusesRecord } from '../agents/records';
 import { attributeText, checkHealth, descriptionToRecord } from '../agents/attributes';
@@ -45,6 +47,42 @@ export interface PollResult {
   /** A uid whose record moved to `record.instanceUid` and must be deleted. */
   removeInstanceUid?: string;
   offerSent: boolean;
+}
+
+/** The message's instance_uid when it is the 16 bytes the spec requires, else undefined (refused). */
+export function validInstanceUid(message: Pick<AgentToServer, 'instanceUid'>): Uint8Array | undefined {
+  const uid = message.instanceUid;
+  return uid?.byteLength === 16 ? uid : undefined;
+}
+
+/** The canonical text of a message's valid instance_uid, else undefined. */
+export function instanceUidText(message: Pick<AgentToServer, 'instanceUid'>): string | undefined {
+  const uid = validInstanceUid(message);
+  return uid === undefined ? undefined : uidToString(uid);
+}
+
+/**
+ * The agent's capabilities after this message: the message's own, or the last known ones when
+ * it carries 0. A poll with nothing to report may carry only its instance_uid, so 0 says
+ * nothing about what the agent can do (the server checklist, 1.13 and 5.4).
+ */
+export function agentCapabilities(message: Pick<AgentToServer, 'capabilities'>, stored: Pick<AgentRecord, 'capabilities'> | undefined): number {
+  return Number(message.capabilities ?? 0) || stored?.capabilities || 0;
+}
+
+/** Whether these capabilities include AcceptsPackages. */
+export function acceptsPackages(capabilities: number): boolean {
+  return (capabilities & AgentCapability.AcceptsPackages) !== 0;
+}
+
+/**
+ * The capabilities an offer in answer to this message is decided on: the message's own. Only a
+ * message that says AcceptsPackages is answered with packages_available (a bare poll keeps the
+ * stored capabilities but gets no offer), and the rollouts take an agent on under the same
+ * rule, so an agent is admitted by the very answer that can carry its offer.
+ */
+export function offerCapabilities(message: Pick<AgentToServer, 'capabilities'>): number {
+  return Number(message.capabilities ?? 0);
 }
 
 const hex = (bytes: Uint8Array | null | undefined): string =>
@@ -164,7 +202,7 @@ const NOTHING_REPORTED: Report = Object.freeze({});
 
 /**
  * Converts (and checks the limits of) what a message reports. The caller may read it before
- * the handler runs (the rollouts select agents by description) and pass it in, so that it is
+ * applyPoll runs (the rollouts select agents by description) and pass it in, so that it is
  * converted once per poll.
  */
 export function readReport(message: AgentToServer): Report {
@@ -178,18 +216,15 @@ export function readReport(message: AgentToServer): Report {
 }
 
 /** Applies one AgentToServer to the stored record and decides the ServerToAgent answer. */
-export function handlePoll(
+export function applyPoll(
   stored: AgentRecord | undefined,
   message: AgentToServer,
   context: PollContext,
   report?: Report,
 ): PollResult {
-  const uidBytes = message.instanceUid;
-  if (!uidBytes || uidBytes.byteLength !== 16) {
-    throw new ServerError(
-      'BAD_INSTANCE_UID',
-      `instance_uid must be 16 bytes, got ${uidBytes ? uidBytes.byteLength : 0}`,
-    );
+  const uidBytes = validInstanceUid(message);
+  if (uidBytes === undefined) {
+    throw new ServerError('BAD_INSTANCE_UID', `instance_uid must be 16 bytes, got ${message.instanceUid?.byteLength ?? 0}`);
   }
   const instanceUid = context.instanceUid ?? uidToString(uidBytes);
   const {
@@ -206,7 +241,7 @@ export function handlePoll(
 
   let record: AgentRecord = {
     instanceUid,
-    capabilities: message.capabilities || stored?.capabilities || 0,
+    capabilities: agentCapabilities(message, stored),
     sequenceNum,
     description: description ?? stored?.description,
     health: health ?? stored?.health,
@@ -251,7 +286,7 @@ export function handlePoll(
   if (askFullState) response.flags = ServerToAgentFlag.ReportFullState;
 
   let offerSent = false;
-  if ((Number(message.capabilities ?? 0) & AgentCapability.AcceptsPackages) !== 0) {
+  if (acceptsPackages(offerCapabilities(message))) {
     const offer = context.offerFor(record);
     if (offer) {
       const reportedHash = reportedStatuses?.serverProvidedAllPackagesHash;
