@@ -189,7 +189,15 @@ export class PostgresStore implements AgentStore {
     });
   }
 
+  /** Lets the batch being written, if any, commit; its failure is the timer's to report. */
+  private async batchWritten(): Promise<void> {
+    while (this.writing !== undefined) await this.writing.catch(() => undefined);
+  }
+
   async deleteAgent(instanceUid: string): Promise<boolean> {
+    // A batch already on its way may carry this agent: were the delete to run first, the
+    // batch's upsert would insert the agent again after it.
+    await this.batchWritten();
     const waiting = this.pending.delete(instanceUid);
     return this.transaction(async (client) => {
       await client.query('DELETE FROM package_status_history WHERE instance_uid = $1', [instanceUid]);

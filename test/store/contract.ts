@@ -3,12 +3,19 @@
 import type { Test } from 'tap';
 import type { AgentRecord, PackageStatusChange } from '../../src/agents/records';
 import type { AgentStore } from '../../src/store/types';
+import { settlesWithin, waitFor } from '../helpers/wait';
 
 /** Where one test's data lives; every store opened from it sees the same agents. */
 export interface Backing {
   open(options?: { writeBatchMs?: number }): Promise<AgentStore>;
   /** True when several instances share it at once (PostgreSQL). */
   shared: boolean;
+  /**
+   * Holds the row of an agent, as another transaction would, so that a batch writing that agent
+   * waits in the middle of its statement until the returned release is called. Absent where a
+   * batch is written in one synchronous step and nothing can run during it (SQLite).
+   */
+  stallBatchAt?(instanceUid: string): Promise<{ waiting(): Promise<boolean>; release(): Promise<void> }>;
 }
 
 export type BackingFactory = (t: Test) => Promise<Backing>;
@@ -273,6 +280,31 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     t.equal(await store.deleteAgent(uidOf(302)), true, 'an agent only in the batch');
     await store.flush();
     t.equal(await store.countAgents(), 0, 'and the batch does not bring it back');
+  });
+
+  test('an agent deleted while a batch with it is being written stays deleted', async (t, backing) => {
+    const store = await opened(t, backing);
+    // 702 was only ever batched; 701 is on disk and its row is where the batch is held up.
+    await store.putAgent(agentRecord(701), true);
+    await store.putAgent(agentRecord(702), false);
+    await store.putAgent(agentRecord(701, { sequenceNum: 2, lastSeenMs: NOW + 1 }), false);
+    const stall = await backing.stallBatchAt?.(uidOf(701));
+    const writing = store.flush();
+    if (stall !== undefined) await waitFor('the batch to wait on the held row', () => stall.waiting());
+    const deleting = store.deleteAgent(uidOf(702));
+    // A delete that does not wait for the batch finishes now, before the batch commits its row;
+    // one that waits is still pending here, and the stall is let go either way.
+    if (stall !== undefined) {
+      await settlesWithin(deleting, 500);
+      await stall.release();
+    }
+    await writing;
+    t.equal(await deleting, true, 'the batched agent was deleted');
+    await store.flush();
+    t.equal(await store.getAgent(uidOf(702)), undefined, 'not read back by this store');
+    const other = await elsewhere(t, backing);
+    t.equal(await other.getAgent(uidOf(702)), undefined, 'nor from the data');
+    t.equal((await other.getAgent(uidOf(701)))?.sequenceNum, 2, 'the rest of the batch was written');
   });
 
   test('forgetting agents unseen since a time, with their history, batched times counted', async (t, backing) => {

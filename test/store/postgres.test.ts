@@ -1,7 +1,7 @@
 // The store contract on PostgreSQL, each test in a schema of its own; plus what only a shared
 // database has: migrations raced by several instances at once.
 import t from 'tap';
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import { PostgresStore } from '../../src/store/postgres';
 import { SCHEMA_VERSION, migrate } from '../../src/store/postgres-schema';
 import { storeContract } from './contract';
@@ -15,6 +15,30 @@ if (POSTGRES_URL === undefined) {
     return {
       shared: true,
       open: (options = {}) => PostgresStore.open({ url: schemaUrl(schema), writeBatchMs: options.writeBatchMs }),
+      stallBatchAt: async (instanceUid) => {
+        const holder = new Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+        await holder.connect();
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM agents WHERE instance_uid = $1 FOR UPDATE', [instanceUid]);
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        // Activity is read from a connection of its own: inside the holder's transaction it would
+        // be the snapshot taken at its first read.
+        const watcher = new Client({ connectionString: POSTGRES_URL });
+        await watcher.connect();
+        return {
+          waiting: async () => {
+            const blocked = await watcher.query<{ count: number }>(
+              'SELECT count(*)::integer AS count FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+              [holderPid],
+            );
+            return blocked.rows[0]!.count > 0;
+          },
+          release: async () => {
+            await holder.query('ROLLBACK');
+            await Promise.all([holder.end(), watcher.end()]);
+          },
+        };
+      },
     };
   });
 
