@@ -145,6 +145,7 @@ const metricsPlugin = fastifyPlugin<{ services: Services; config: ServeConfig; n
     services.metrics.registerHooks(app);
     services.metrics.trackAgents(services.store, config.agentOfflineAfter, now);
     if (services.packages) services.metrics.watchCatalog(services.packages.catalog);
+    if (services.packages?.releases) services.metrics.watchReleaseFeed(services.packages.releases);
   },
   { name: 'opamp-package-server/metrics' },
 );

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { LocalHistogram, type HistogramChild } from './metrics-histogram';
 import type { PollObserver } from './opamp/poll';
+import type { FeedState } from '../plugins/releases';
 import type { Catalog } from './packages/catalog';
 import { DOWNLOAD_PREFIX } from './packages/download';
 import type { AgentStore } from './store/types';
@@ -119,6 +120,29 @@ export class Metrics {
   }
 
   /** Counts signature failures as the catalog ingests files, and its current size. */
+  /** The release feed: reachable or not, when it last answered, what it has cached and is fetching. */
+  watchReleaseFeed(feed: { status(): FeedState }): void {
+    const gauge = (name: string, help: string, value: (state: FeedState) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['source'],
+        registers: [this.registry],
+        collect() {
+          const state = feed.status();
+          const measured = value(state);
+          if (measured !== undefined) this.set({ source: state.source }, measured);
+        },
+      });
+    };
+    gauge('opamp_release_feed_up', '1 when the last refresh could list the release feed, 0 when it could not (cached packages stay offered).',
+      (state) => (state.lastError === undefined ? 1 : 0));
+    gauge('opamp_release_feed_last_success_timestamp_seconds', 'When the release feed was last listed successfully (Unix seconds).',
+      (state) => (state.lastSuccessAtMs === undefined ? undefined : state.lastSuccessAtMs / 1000));
+    gauge('opamp_release_feed_downloads_in_progress', 'Release files being downloaded right now.', (state) => state.downloads.length);
+    gauge('opamp_release_cache_bytes', 'Bytes of checked release files in the cache.', (state) => state.cachedBytes);
+  }
+
   watchCatalog(catalog: Catalog): void {
     const counted = new Set<string>();
     const count = (): void => {

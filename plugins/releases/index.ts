@@ -51,6 +51,7 @@ export interface ActiveDownload extends AssetKey {
 
 export interface FeedState {
   source: string;
+  delivery: 'cache' | 'passthrough';
   lastAttemptAtMs: number | undefined;
   lastSuccessAtMs: number | undefined;
   lastError: string | undefined;
@@ -154,6 +155,7 @@ export class ReleasesSource implements PackageSource {
   status(): FeedState {
     return {
       source: this.name,
+      delivery: this.options.passthrough ? 'passthrough' : 'cache',
       ...this.state,
       refreshing: this.running !== undefined,
       downloads: [...this.active.values()].map((download) => ({ ...download })),

@@ -7,6 +7,7 @@ import { authorizeAdmin } from './auth';
 import { fastifyPath, loadAdminDocument } from './openapi';
 import { fleetRoutes } from './routes';
 import { rolloutRoutes } from './rollout-routes';
+import { feedStatus, packageRoutes } from './package-routes';
 import type { AdminOptions, AdminRoute } from './types';
 
 /** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
@@ -47,6 +48,8 @@ async function status(options: AdminOptions) {
     store: { status: storeError === null ? 'ok' : 'failing', agents, error: storeError },
     catalog: { configured: options.packages !== undefined, packages: entries.length, offerable, rejected: entries.length - offerable },
     trustedRoot: options.packages ? { source: options.packages.trust.current.source } : null,
+    // Not part of `status`: with the feed down the server still offers everything it cached.
+    release_feed: feedStatus(options.packages?.releases?.status()),
     agentAuth: options.agentKeys.enabled ? 'on' : 'off',
     adminAuth: options.adminKeys.size > 0 ? 'keys' : 'loopback',
   };
@@ -107,6 +110,6 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
       handler: async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text()),
     });
     const withCaller = { ...options, callerOf: (request: FastifyRequest) => callers.get(request) ?? 'unknown' };
-    for (const definition of [...fleetRoutes(withCaller), ...rolloutRoutes(withCaller)]) route(scope, definition);
+    for (const definition of [...fleetRoutes(withCaller), ...packageRoutes(withCaller), ...rolloutRoutes(withCaller)]) route(scope, definition);
   });
 }

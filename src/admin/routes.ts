@@ -6,7 +6,7 @@ import { ServerError } from '../errors';
 import { uidFromString, uidToString } from '../opamp/codec';
 import type { AgentFilter } from '../store/types';
 import type { AdminOptions, AdminRoute } from './types';
-import { agentDetail, agentSummary, packageView } from './views';
+import { agentDetail, agentSummary } from './views';
 import { agentRolloutView } from './rollout-routes';
 
 const HISTORY_SHOWN = 50;
@@ -104,14 +104,6 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
         request.log.info({ adminKey: options.callerOf(request), instanceUid: uid }, 'agent forgotten');
         return { deleted: uid };
       },
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/packages',
-      handler: async () => ({
-        configured: options.packages !== undefined,
-        packages: (options.packages?.catalog.list() ?? []).map(packageView),
-      }),
     },
     {
       method: 'GET',

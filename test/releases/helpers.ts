@@ -37,7 +37,14 @@ export async function addRelease(
   const assets = await mintRelease(world, temporaryDirectory('feed-assets-'), version, options);
   const tag = options.tag ?? `v${version}`;
   const existing = feed.release(tag);
-  if (existing) existing.assets.push(...assets);
+  if (existing) {
+    for (const asset of assets) {
+      // A second batch of the same release: its checksums join the release's one file.
+      const same = existing.assets.find((known) => known.name === asset.name);
+      if (same) same.bytes = Buffer.concat([same.bytes, asset.bytes]);
+      else existing.assets.push(asset);
+    }
+  }
   else feed.releases.unshift({ tag, assets, prerelease: options.prerelease, draft: options.draft });
 }
 

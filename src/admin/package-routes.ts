@@ -1,0 +1,99 @@
+// The catalog in the admin API: every package with its verdict, what the sources refused, the
+// release feed's state, and a refresh of the feed on demand.
+import { ServerError } from '../errors';
+import type { FeedState, RefreshPlan } from '../../plugins/releases';
+import type { RejectedFile } from '../packages/source';
+import type { AdminOptions, AdminRoute } from './types';
+import { packageView } from './views';
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function rejectedView(file: RejectedFile & { source: string }) {
+  return {
+    file_name: file.fileName,
+    source: file.source,
+    distribution: file.distribution,
+    version: file.version,
+    os: file.os,
+    arch: file.arch,
+    sha256: file.sha256Hex ?? null,
+    reason: file.reason,
+    at: iso(file.atMs),
+  };
+}
+
+export function feedView(state: FeedState) {
+  return {
+    source: state.source,
+    delivery: state.delivery,
+    refreshing: state.refreshing,
+    last_attempt_at: iso(state.lastAttemptAtMs),
+    last_success_at: iso(state.lastSuccessAtMs),
+    last_error: state.lastError ?? null,
+    cached_files: state.cachedFiles,
+    cached_bytes: state.cachedBytes,
+    downloads: state.downloads.map((download) => ({
+      file_name: download.fileName,
+      version: download.version,
+      received_bytes: download.receivedBytes,
+      total_bytes: download.totalBytes ?? null,
+      percent: download.totalBytes ? Math.floor((100 * download.receivedBytes) / download.totalBytes) : null,
+      bytes_per_second: download.bytesPerSecond,
+      started_at: iso(download.startedAtMs),
+    })),
+  };
+}
+
+/** For /api/status: the feed has a field of its own, since the server works on without it. */
+export function feedStatus(state: FeedState | undefined) {
+  if (state === undefined) return null;
+  const status = state.lastError !== undefined ? 'unreachable' : state.lastSuccessAtMs === undefined ? 'pending' : 'ok';
+  return { source: state.source, status, last_success_at: iso(state.lastSuccessAtMs), last_error: state.lastError ?? null };
+}
+
+function refreshView(plan: RefreshPlan) {
+  return {
+    source: plan.source,
+    fetch: plan.fetch.map((item) => ({
+      file_name: item.fileName, version: item.version, os: item.os, arch: item.arch, size: item.size ?? null,
+    })),
+    cached: plan.cached,
+    over_budget: plan.overBudget,
+    error: plan.error ?? null,
+  };
+}
+
+export function packageRoutes(options: AdminOptions): AdminRoute[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/packages',
+      handler: async () => {
+        const catalog = options.packages?.catalog;
+        const entries = catalog?.list() ?? [];
+        // A file the catalog refused is deleted by its source, which lists it from then on.
+        const listed = new Set(entries.map((entry) => `${entry.source}\u0000${entry.fileName}`));
+        const rejected = (catalog?.rejectedBySources() ?? []).filter((file) => !listed.has(`${file.source}\u0000${file.fileName}`));
+        const releases = options.packages?.releases;
+        return {
+          configured: options.packages !== undefined,
+          packages: entries.map(packageView),
+          rejected: rejected.map(rejectedView),
+          feeds: releases ? [feedView(releases.status())] : [],
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/packages/refresh',
+      optionalBody: true,
+      handler: async (request, reply) => {
+        const releases = options.packages?.releases;
+        if (releases === undefined) throw new ServerError('CONFLICT', 'no release feed is followed (--releases)');
+        const plan = await releases.refresh();
+        request.log.info({ source: plan.source, fetch: plan.fetch.length, error: plan.error }, 'release feed refresh asked');
+        return reply.code(202).send({ refreshing: [refreshView(plan)] });
+      },
+    },
+  ];
+}
