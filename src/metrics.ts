@@ -55,7 +55,7 @@ export class Metrics {
     });
     this.verificationFailures = new Counter({
       name: 'opamp_package_verification_failures_total',
-      help: 'Package files whose signature did not verify, by failure code, counted once per version of a file.',
+      help: 'Package files whose signature did not verify, by failure code, counted once per version of a file and trusted root.',
       labelNames: ['code'],
       registers,
     });
@@ -147,7 +147,7 @@ export class Metrics {
     const counted = new Set<string>();
     const count = (): void => {
       for (const entry of catalog.list()) {
-        const key = `${entry.source}\u0000${entry.fileName}\u0000${entry.fingerprint}`;
+        const key = `${entry.source}\u0000${entry.fileName}\u0000${entry.fingerprint}\u0000${entry.verifiedUnder}`;
         if (entry.signature === undefined || entry.signature.verified || counted.has(key)) continue;
         counted.add(key);
         this.verificationFailures.inc({ code: entry.signature.code ?? 'unknown' });

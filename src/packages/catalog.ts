@@ -24,6 +24,8 @@ export interface CatalogEntry {
   reason: string | undefined;
   signature: SignatureVerdict | undefined;
   fingerprint: string;
+  /** The trust (root and policy) the verdict was reached under; see CatalogOptions.trustKey. */
+  verifiedUnder: string;
   ingestedAtMs: number;
   /** Set when agents download from elsewhere (see SourceFile.deliveryUrl). */
   deliveryUrl: string | undefined;
@@ -32,7 +34,12 @@ export interface CatalogEntry {
 export type VerifyFunction = (file: SourceFile) => Promise<SignatureVerdict>;
 
 /** Hashes, checks and verifies one asset. Shared by the catalog and `packages verify`. */
-export async function ingestFile(file: SourceFile, verify: VerifyFunction, sourceName: string): Promise<CatalogEntry> {
+export async function ingestFile(
+  file: SourceFile,
+  verify: VerifyFunction,
+  sourceName: string,
+  verifiedUnder = '',
+): Promise<CatalogEntry> {
   const inspection = await inspectTarball(file.tarballPath, file.distribution, file.os);
   // Only a sound archive is worth the signature check (which reads the whole file again).
   const signature = inspection.accepted ? await verify(file) : undefined;
@@ -56,6 +63,7 @@ export async function ingestFile(file: SourceFile, verify: VerifyFunction, sourc
     reason,
     signature,
     fingerprint: file.fingerprint,
+    verifiedUnder,
     ingestedAtMs: Date.now(),
     deliveryUrl: file.deliveryUrl,
   };
@@ -64,6 +72,12 @@ export async function ingestFile(file: SourceFile, verify: VerifyFunction, sourc
 export interface CatalogOptions {
   sources: PackageSource[];
   verify: VerifyFunction;
+  /**
+   * Names what the verdicts of `verify` depend on besides the file (trusted root, signer policy).
+   * A file verified under another name is verified again at the next scan, so a new root can
+   * both admit a package it rejected and reject one it admitted. Default: never changes.
+   */
+  trustKey?: () => string;
   rescanIntervalMs: number;
   logger: Logger;
 }
@@ -157,12 +171,14 @@ export class Catalog {
         if (this.closed) return;
         const key = `${source.name}\u0000${file.fileName}`;
         const known = this.entries.get(key);
-        if (known && known.fingerprint === file.fingerprint) {
+        // Taken before the verdict: a root replaced while this file is verified is noticed next pass.
+        const trust = this.options.trustKey?.() ?? '';
+        if (known && known.fingerprint === file.fingerprint && known.verifiedUnder === trust) {
           next.set(key, known);
           continue;
         }
         try {
-          const entry = await ingestFile(file, this.options.verify, source.name);
+          const entry = await ingestFile(file, this.options.verify, source.name, trust);
           next.set(key, entry);
           changed = true;
           logEntry(logger, entry);
