@@ -68,39 +68,39 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
       } catch {
         throw notFound();
       }
-      const stats = await handle.stat();
-      // Replaced on disk since it was hashed: these bytes would not match content_hash.
-      if (stats.size !== entry.size) {
-        await handle.close();
-        void catalog.rescan();
-        throw notFound();
+      // The handle is closed here on every path but one: a body stream takes it over and closes it.
+      let streaming = false;
+      try {
+        const stats = await handle.stat();
+        // Replaced on disk since it was hashed: these bytes would not match content_hash.
+        if (stats.size !== entry.size) {
+          void catalog.rescan();
+          throw notFound();
+        }
+        const etag = `"${entry.sha256Hex}"`;
+        reply
+          .header('content-type', 'application/gzip')
+          .header('etag', etag)
+          .header('accept-ranges', 'bytes')
+          .header('last-modified', stats.mtime.toUTCString())
+          .header('cache-control', 'public, max-age=31536000, immutable');
+        if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+        const ifRange = request.headers['if-range'];
+        const range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, entry.size) : undefined;
+        if (range === 'unsatisfiable') {
+          return reply.code(416).header('content-range', `bytes */${entry.size}`).send();
+        }
+        const start = range?.start ?? 0;
+        const end = range?.end ?? entry.size - 1;
+        reply.header('content-length', String(end - start + 1));
+        if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${entry.size}`);
+        if (request.method === 'HEAD' || entry.size === 0) return reply.send();
+        const body = handle.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+        streaming = true;
+        return reply.send(body);
+      } finally {
+        if (!streaming) await handle.close();
       }
-      const etag = `"${entry.sha256Hex}"`;
-      reply
-        .header('content-type', 'application/gzip')
-        .header('etag', etag)
-        .header('accept-ranges', 'bytes')
-        .header('last-modified', stats.mtime.toUTCString())
-        .header('cache-control', 'public, max-age=31536000, immutable');
-      if (request.headers['if-none-match'] === etag) {
-        await handle.close();
-        return reply.code(304).send();
-      }
-      const ifRange = request.headers['if-range'];
-      const range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, entry.size) : undefined;
-      if (range === 'unsatisfiable') {
-        await handle.close();
-        return reply.code(416).header('content-range', `bytes */${entry.size}`).send();
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? entry.size - 1;
-      reply.header('content-length', String(end - start + 1));
-      if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${entry.size}`);
-      if (request.method === 'HEAD' || entry.size === 0) {
-        await handle.close();
-        return reply.send();
-      }
-      return reply.send(handle.createReadStream({ start, end, highWaterMark: 256 * 1024 }));
     },
   });
 }

@@ -1,7 +1,7 @@
 // The download route as a client sees it: whole files, HEAD, ranges, caching, curl, refusals of
 // anything but a catalog entry, and download URLs shaped by --public-url and a trusted proxy.
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import fs, { readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import path from 'node:path';
@@ -85,6 +85,29 @@ t.test('downloads', async (t) => {
     await run('curl', ['--silent', '--show-error', '--fail', '--output', output, url]);
     const bytes = readFileSync(output);
     t.equal(createHash('sha256').update(bytes).digest('hex'), hex(offer?.file?.contentHash));
+  });
+
+  t.test('a file whose stat fails: 500, and its handle is closed, not leaked', async (t) => {
+    // The server runs in this process: its next open hands back a handle whose stat fails, as a
+    // failing disk would; every other call of fs goes through untouched.
+    const realOpen = fs.promises.open;
+    const opened: fs.promises.FileHandle[] = [];
+    fs.promises.open = async (...args: Parameters<typeof realOpen>) => {
+      const handle = await realOpen(...args);
+      handle.stat = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' }));
+      opened.push(handle);
+      return handle;
+    };
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } finally {
+      fs.promises.open = realOpen;
+    }
+    t.equal(response.status, 500);
+    t.equal(opened.length, 1, 'the download opened the file once');
+    t.equal(opened[0]!.fd, -1, 'and closed it');
+    t.equal((await fetch(url)).status, 200, 'the next download is served');
   });
 
   t.test('nothing but a catalog entry is reachable', async (t) => {
