@@ -76,6 +76,9 @@ export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyServ
     childLoggerFactory: (parent) => parent,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     trustProxy: config.trustProxy,
+    // A download's file name may be as long as a file system allows (255 bytes); Fastify's
+    // default of 100 would answer 414 for such a package's offered URL.
+    routerOptions: { maxParamLength: 512 },
     // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
     return503OnClosing: false,
     forceCloseConnections: 'idle',

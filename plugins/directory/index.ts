@@ -80,7 +80,7 @@ class DirectorySource implements PackageSource {
     const stable = new Set<string>();
     for (const fileName of names) {
       if (isTemporaryName(fileName)) continue;
-      if (parseAssetName(fileName) === undefined && parseSidecarName(fileName) === undefined) continue;
+      if (parseAssetName(fileName) === undefined && parseSidecarName(fileName) === undefined && !looksLikeTarball(fileName)) continue;
       const stats = await this.statRegularFile(fileName);
       if (stats === undefined) continue;
       const state: FileState = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
@@ -194,7 +194,11 @@ class DirectorySource implements PackageSource {
     const files: SourceFile[] = [];
     for (const fileName of [...stable].sort()) {
       const asset = parseAssetName(fileName);
-      if (asset === undefined) continue;
+      if (asset === undefined) {
+        // A tarball under a name the catalog cannot read: listed with the reason, never opened.
+        if (looksLikeTarball(fileName)) files.push(misnamed(this.directory, fileName, states.get(fileName) as FileState));
+        continue;
+      }
       const sidecars: Sidecars = {};
       const parts = [fingerprintPart('tarball', states.get(fileName) as FileState)];
       const names = sidecarNames(fileName);
@@ -216,6 +220,26 @@ class DirectorySource implements PackageSource {
     }
     return files;
   }
+}
+
+/** A `.tar.gz` that is not a sidecar: meant as a release, whatever its name says. */
+function looksLikeTarball(fileName: string): boolean {
+  return fileName.toLowerCase().endsWith('.tar.gz') && parseSidecarName(fileName) === undefined;
+}
+
+function misnamed(directory: string, fileName: string, state: FileState): SourceFile {
+  return {
+    fileName,
+    distribution: '',
+    version: '',
+    os: '',
+    arch: '',
+    tarballPath: join(directory, fileName),
+    sidecars: {},
+    fingerprint: fingerprintPart('tarball', state),
+    rejected: 'file name is not <distribution>_<version>_<os>_<arch>.tar.gz (letters, digits, . _ - in the distribution, ' +
+      'a semver version, lowercase os and arch)',
+  };
 }
 
 function fingerprintPart(label: string, state: FileState): string {

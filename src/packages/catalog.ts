@@ -2,6 +2,7 @@
 // (hash, archive check, signature verdict) and kept as metadata only, never file contents.
 // It rescans on a timer and whenever a source nudges it, and tells listeners when the set of
 // offerable packages changed, so offers are rebuilt then and never on the poll path.
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { SignatureVerdict } from '../signing/verifier';
 import type { PackageSource, RejectedFile, SourceFile } from './source';
@@ -40,7 +41,9 @@ export async function ingestFile(
   sourceName: string,
   verifiedUnder = '',
 ): Promise<CatalogEntry> {
-  const inspection = await inspectTarball(file.tarballPath, file.distribution, file.os);
+  const inspection = file.rejected === undefined
+    ? await inspectTarball(file.tarballPath, file.distribution, file.os)
+    : { accepted: false, reason: file.rejected, size: (await stat(file.tarballPath)).size, sha256: Buffer.alloc(0) };
   // Only a sound archive is worth the signature check (which reads the whole file again).
   const signature = inspection.accepted ? await verify(file) : undefined;
   const reason = !inspection.accepted

@@ -33,6 +33,12 @@ export interface SourceFile {
    * delivery). Never part of a package hash, so it can change without a new offer.
    */
   deliveryUrl?: string;
+  /**
+   * Set when the source can already tell the file is unusable (a tarball whose name does not
+   * follow the release pattern): the catalog lists it as rejected with this reason and never
+   * opens it. Name fields are empty then.
+   */
+  rejected?: string;
 }
 
 /** A file a source refused, or deleted after the catalog refused it: listed, never offered. */

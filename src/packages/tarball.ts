@@ -5,6 +5,7 @@
 // that unpack to more than a limit (hashing still runs to the end of the file).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { posix } from 'node:path';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { executableName } from './asset-name';
@@ -25,9 +26,19 @@ export interface InspectionLimits {
   maxUnpackedBytes?: number;
   /** Stop walking after this many entries (guards against archives of millions of tiny files). */
   maxEntries?: number;
+  /**
+   * Past `ratioCheckAfterBytes` unpacked, stop when the archive has unpacked to more than this
+   * many times the compressed bytes read so far: a gzip bomb is caught after a few hundred MiB
+   * instead of after the full limit, which takes tens of seconds of inflating.
+   */
+  maxCompressionRatio?: number;
+  ratioCheckAfterBytes?: number;
 }
 
-const DEFAULT_MAX_UNPACKED_BYTES = 4 * 1024 * 1024 * 1024;
+// A collector unpacks to a few hundred MiB; binaries compress about 3:1, never anywhere near 50:1.
+const DEFAULT_MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024;
+const DEFAULT_MAX_COMPRESSION_RATIO = 50;
+const DEFAULT_RATIO_CHECK_AFTER_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_ENTRIES = 100_000;
 const READ_CHUNK_BYTES = 256 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -75,6 +86,9 @@ class ArchiveWalk {
   private readonly expected: string;
   private readonly maxUnpackedBytes: number;
   private readonly maxEntries: number;
+  private readonly maxCompressionRatio: number;
+  private readonly ratioCheckAfterBytes: number;
+  private compressedBytes = 0;
   private readonly gunzip: Gunzip;
   private readonly parser: Parser;
   private readonly finished: Promise<void>;
@@ -95,6 +109,8 @@ class ArchiveWalk {
     this.expected = expected;
     this.maxUnpackedBytes = limits.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
     this.maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxCompressionRatio = limits.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO;
+    this.ratioCheckAfterBytes = limits.ratioCheckAfterBytes ?? DEFAULT_RATIO_CHECK_AFTER_BYTES;
     this.finished = new Promise((resolve) => {
       this.markFinished = resolve;
     });
@@ -125,6 +141,7 @@ class ArchiveWalk {
         return;
       }
     }
+    this.compressedBytes += chunk.length;
     if (!this.gunzip.write(chunk)) await this.waitForDrain();
   }
 
@@ -160,6 +177,13 @@ class ArchiveWalk {
       this.fail(`archive unpacks to more than ${this.maxUnpackedBytes} bytes; inspection stopped`);
       return;
     }
+    if (this.unpackedBytes > this.ratioCheckAfterBytes && this.unpackedBytes > this.compressedBytes * this.maxCompressionRatio) {
+      this.fail(
+        `archive unpacks to more than ${this.maxCompressionRatio} times its compressed size (${this.unpackedBytes} bytes from ` +
+          `${this.compressedBytes}): a gzip bomb; inspection stopped`,
+      );
+      return;
+    }
     // Past the tar end only padding should follow; it is still unpacked so gzip checks its CRC.
     if (!this.tarEnded) this.parser.write(data);
   }
@@ -171,6 +195,11 @@ class ArchiveWalk {
     this.entryCount += 1;
     if (this.entryCount > this.maxEntries) {
       this.fail(`archive holds more than ${this.maxEntries} entries; inspection stopped`);
+      return;
+    }
+    const unsafe = unsafeEntry(entry);
+    if (unsafe !== undefined) {
+      this.fail(unsafe);
       return;
     }
     const path = entry.path.replace(/\/+$/, '');
@@ -240,6 +269,32 @@ class ArchiveWalk {
     }
     return { accepted: true, executableEntry: candidate.path };
   }
+}
+
+/** Whether a path leaves the directory it is unpacked in: absolute, a drive, or a `..` step. */
+function escapes(path: string): boolean {
+  if (/^[/\\]/.test(path) || /^[A-Za-z]:/.test(path)) return true;
+  return path.split(/[/\\]+/).includes('..');
+}
+
+/**
+ * An entry that would write outside the directory it is unpacked in, or a link pointing out of
+ * it. Whatever unpacks the archive later (the supervisor, an operator's tar) should never meet one.
+ */
+function unsafeEntry(entry: ReadEntry): string | undefined {
+  // The raw header path: node-tar's Parser reports it as written; only its Unpack strips it.
+  if (escapes(entry.path)) return `unsafe entry ${JSON.stringify(entry.path)}: absolute or with a .. step`;
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    const target = (entry.linkpath ?? '').replace(/\\/g, '/');
+    // A symlink's target is relative to the link's own directory; a hard link's to the archive root.
+    const base = entry.type === 'SymbolicLink' ? entry.path.split('/').slice(0, -1).join('/') : '';
+    const resolved = posix.normalize(posix.join('/root', base, target));
+    const absolute = target.startsWith('/') || /^[A-Za-z]:/.test(target);
+    if (absolute || (resolved !== '/root' && !resolved.startsWith('/root/'))) {
+      return `unsafe link ${JSON.stringify(entry.path)} -> ${JSON.stringify(entry.linkpath ?? '')}: points outside the archive`;
+    }
+  }
+  return undefined;
 }
 
 function describeGzipError(error: Error): string {

@@ -7,7 +7,7 @@
 // time so that at most one tarball is held at once; the bytes are read only after the sidecars
 // parse, so an unsigned or malformed package costs no read.
 
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { bundleFromJSON, type Bundle, type TransparencyLogEntry } from '@sigstore/bundle';
 import { X509Certificate, crypto } from '@sigstore/core';
 import { Verifier, toSignedEntity, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
@@ -60,6 +60,24 @@ export interface VerifyInput {
   sidecars: Sidecars;
 }
 
+/**
+ * A sidecar is a few KiB (a bundle holds one certificate chain and one log entry); anything far
+ * larger is refused before it is read, so a huge or endless file cannot fill the heap.
+ */
+export const MAX_SIDECAR_BYTES = 1024 * 1024;
+
+/** Reads a sidecar through one descriptor, refusing it when it is over the limit. */
+async function readSidecar(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_SIDECAR_BYTES) throw new Error(`${size} bytes, over the ${MAX_SIDECAR_BYTES}-byte limit for a signature file`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 const WORKFLOW_REPOSITORY_NOTE = 'GitHub workflow repository';
 
 /**
@@ -98,7 +116,7 @@ async function verifyBundleFile(
   let bundle: Bundle;
   let certificate: X509Certificate;
   try {
-    bundleBytes = await readFile(bundlePath);
+    bundleBytes = await readSidecar(bundlePath);
     bundle = bundleFromJSON(JSON.parse(bundleBytes.toString('utf8')));
     certificate = bundleCertificate(bundle);
     if (bundle.content.$case !== 'messageSignature') {
@@ -139,8 +157,8 @@ async function verifyCosignFiles(
   let certificate: X509Certificate;
   let signature: Buffer;
   try {
-    certificateText = (await readFile(certificatePath, 'utf8')).trim();
-    signatureText = (await readFile(signaturePath, 'utf8')).trim();
+    certificateText = (await readSidecar(certificatePath)).toString('utf8').trim();
+    signatureText = (await readSidecar(signaturePath)).toString('utf8').trim();
     certificate = parseCertificateText(certificateText);
     signature = decodeBase64Strict(signatureText, '.sig');
   } catch (error) {

@@ -58,12 +58,22 @@ t.test('the fingerprint follows the tarball and its sidecars', async (t) => {
   t.not(rebuilt?.fingerprint, signed?.fingerprint, 'a replaced tarball changes it');
 });
 
+t.test('a tarball whose name does not parse is reported as rejected, never as a release', async (t) => {
+  const dir = t.testdir();
+  for (const name of ['otelcol-contrib.tar.gz', `otelcol-contrib_0.111.0_linux_amd64 (1).tar.gz`]) await writeOld(join(dir, name), 'x');
+  const files = await createDirectorySource({ directory: dir }).scan();
+  t.same(files.map((file) => file.fileName).sort(), ['otelcol-contrib.tar.gz', 'otelcol-contrib_0.111.0_linux_amd64 (1).tar.gz']);
+  for (const file of files) {
+    t.match(file.rejected, /^file name is not <distribution>_<version>_<os>_<arch>\.tar\.gz/);
+    t.equal(file.distribution, '');
+  }
+});
+
 t.test('ignores other files, dotfiles, temporary names and directories', async (t) => {
   const dir = t.testdir();
   for (const name of [
     'README.md',
     'checksums.txt',
-    'otelcol-contrib.tar.gz',
     `.${asset}`,
     `.${asset}.tmp`,
     `${asset}.partial`,

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { rawTarGz, SCRIPT, type RawEntry } from '../fixtures/raw-tar';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -121,7 +122,8 @@ t.test('padding after the end of the archive is not buffered', async (t) => {
   const padded = join(dir, 'padded.tar.gz');
   await writeFile(padded, gzipSync(Buffer.concat([await readFile(plain.path), Buffer.alloc(64 * 1024 * 1024)])));
   const started = Date.now();
-  const result = await inspectTarball(padded, 'otelcol-contrib', 'linux');
+  // Zeros compress about 1000:1, which the bomb check would refuse; this test is about buffering.
+  const result = await inspectTarball(padded, 'otelcol-contrib', 'linux', { maxCompressionRatio: Infinity });
   t.equal(result.accepted, true, result.reason ?? 'accepted');
   t.ok(Date.now() - started < 5000, 'no quadratic buffering after the tar end');
   const bomb = join(dir, 'bomb.tar.gz');
@@ -130,6 +132,34 @@ t.test('padding after the end of the archive is not buffered', async (t) => {
     accepted: false,
     reason: /inspection stopped/,
   });
+});
+
+t.test('an archive far more compressed than any binary is refused as a bomb once past the check size', async (t) => {
+  const dir = t.testdir();
+  const bomb = join(dir, 'bomb.tar.gz');
+  await writeFile(bomb, gzipSync(Buffer.alloc(16 * 1024 * 1024)));
+  const refused = await inspectTarball(bomb, 'otelcol-contrib', 'linux', { ratioCheckAfterBytes: 4 * 1024 * 1024 });
+  t.equal(refused.accepted, false);
+  t.match(refused.reason, /more than 50 times its compressed size .*gzip bomb/);
+  const binary = await makeCollectorTarball(dir, { ...base, sizeBytes: 8 * 1024 * 1024 });
+  const accepted = await inspectTarball(binary.path, 'otelcol-contrib', 'linux', { ratioCheckAfterBytes: 1024 * 1024 });
+  t.equal(accepted.accepted, true, 'random bytes (as incompressible as a binary) pass the same check');
+});
+
+t.test('links that stay inside the archive are fine; ones that leave it are refused', async (t) => {
+  const dir = t.testdir();
+  const judge = async (entries: RawEntry[]) => {
+    const file = join(dir, `links-${Math.random()}.tar.gz`);
+    await writeFile(file, rawTarGz([{ path: 'otelcol-contrib', body: SCRIPT }, ...entries]));
+    return inspectTarball(file, 'otelcol-contrib', 'linux');
+  };
+  t.equal((await judge([{ path: 'lib/b', body: SCRIPT }, { path: 'bin/a', type: '2', linkTarget: '../lib/b' }])).accepted, true);
+  t.equal((await judge([{ path: 'copy', type: '1', linkTarget: 'otelcol-contrib' }])).accepted, true);
+  t.match((await judge([{ path: 'bin/a', type: '2', linkTarget: '../../etc/passwd' }])).reason, /^unsafe link "bin\/a"/);
+  t.match((await judge([{ path: 'a', type: '1', linkTarget: '/etc/passwd' }])).reason, /^unsafe link "a"/);
+  t.match((await judge([{ path: 'a', type: '2', linkTarget: 'C:\\Windows' }])).reason, /^unsafe link/);
+  t.match((await judge([{ path: 'x/../../y', body: SCRIPT }])).reason, /^unsafe entry "x\/\.\.\/\.\.\/y"/);
+  t.match((await judge([{ path: '..\\evil', body: SCRIPT }])).reason, /^unsafe entry/);
 });
 
 t.test('a missing file rejects', async (t) => {
