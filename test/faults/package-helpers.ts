@@ -25,7 +25,9 @@ export function place(directory: string, fileName: string, bytes: Buffer | strin
 
 export async function listing(url: string): Promise<Listed[]> {
   const response = await fetch(`${url}/api/v1/packages`);
-  return ((await response.json()) as { packages: Listed[] }).packages;
+  const body = (await response.json()) as { packages: Array<Listed & { file_name?: string }> };
+  // The admin API's fields move to snake_case; either spelling reads the same here.
+  return body.packages.map((entry) => ({ ...entry, fileName: entry.file_name ?? entry.fileName }));
 }
 
 /** Polls one agent until `stop` says so; every answer's status is kept. */
