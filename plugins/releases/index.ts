@@ -3,15 +3,12 @@
 // against the release's checksums file, and reports what is complete. Signatures are checked
 // by the catalog as for any source; a file the catalog rejects is deleted here and listed with
 // the reason. scan() never touches the network, so a feed that is down costs nothing cached.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import semver from 'semver';
-import type { SidecarKind } from '../../src/packages/asset-name';
 import type { PackageSource, RejectedFile, SourceFile } from '../../src/packages/source';
 import { ReleaseCache } from './cache';
-import { downloadToPartial, TooLargeError, type DownloadProgress } from './download';
-import { fetchSmall } from './feed';
-import { describe, FeedError, FeedHttp, type FeedLogger } from './http';
+import { fetchAsset, keyOnly, type ActiveDownload } from './fetch';
+import { describe, FeedHttp, type FeedLogger } from './http';
 import { identityOf, planRefresh, type AssetKey, type FetchItem, type PlanItem } from './plan';
 import { NIGHTLY, type Feed, type Platform, type VersionSelection } from './selection';
 
@@ -40,13 +37,6 @@ export interface ReleasesSourceOptions {
   logger: FeedLogger & { error(details: object, message: string): void };
   /** Longest rate-limit wait (tests shorten it). */
   maxRateLimitWaitMs?: number;
-}
-
-export interface ActiveDownload extends AssetKey {
-  receivedBytes: number;
-  totalBytes: number | undefined;
-  bytesPerSecond: number;
-  startedAtMs: number;
 }
 
 export interface FeedState {
@@ -78,8 +68,7 @@ interface Rejection extends RejectedFile {
   identity: string | undefined;
 }
 
-const SIDECAR_MAX_BYTES = 1024 * 1024;
-const PROGRESS_LOG_MS = 5000;
+export type { ActiveDownload } from './fetch';
 
 export function createReleasesSource(options: ReleasesSourceOptions): ReleasesSource {
   return new ReleasesSource(options);
@@ -326,81 +315,24 @@ export class ReleasesSource implements PackageSource {
     return evicted;
   }
 
-  /** Downloads, checks and installs one tarball with its signature material; true when installed. */
+  /** Downloads, checks and installs one tarball; true when installed, else it is listed with why. */
   private async fetchOne(item: FetchItem): Promise<boolean> {
-    const reject = async (reason: string, permanent: boolean): Promise<false> => {
-      // Signature material staged for a tarball that will not be installed is of no use.
-      await rm(this.cache.sidecarStaging(item.sha256Hex), { recursive: true, force: true });
-      this.remember({ ...keyOnly(item), reason, atMs: Date.now(), sha256Hex: item.sha256Hex, identity: permanent ? identityOf(item) : undefined });
-      this.options.logger.warn({ file: item.fileName, reason }, `release file rejected: ${reason}`);
-      return false;
-    };
-    try {
-      const sidecars = await this.fetchSidecars(item);
-      if (sidecars.length === 0 && this.options.requireSignature) {
-        return reject(`release ${item.release.tag} has no signature material for ${item.fileName} (.sigstore.json, or .pem and .sig)`, true);
-      }
-      const started = Date.now();
-      const download: ActiveDownload = { ...keyOnly(item), receivedBytes: 0, totalBytes: item.tarball.size, bytesPerSecond: 0, startedAtMs: started };
-      this.active.set(item.fileName, download);
-      let loggedAt = started;
-      const progress = (update: DownloadProgress): void => {
-        const now = Date.now();
-        download.receivedBytes = update.receivedBytes;
-        download.totalBytes = update.totalBytes ?? download.totalBytes;
-        download.bytesPerSecond = Math.round(update.receivedBytes / Math.max((now - started) / 1000, 0.001));
-        if (now - loggedAt >= PROGRESS_LOG_MS) {
-          loggedAt = now;
-          const percent = download.totalBytes ? Math.floor((100 * update.receivedBytes) / download.totalBytes) : undefined;
-          this.options.logger.info({ file: item.fileName, receivedBytes: update.receivedBytes, totalBytes: download.totalBytes, percent, bytesPerSecond: download.bytesPerSecond },
-            `downloading ${item.fileName}: ${percent ?? '?'}% at ${(download.bytesPerSecond / 1e6).toFixed(1)} MB/s`);
-        }
-      };
-      const partial = this.cache.partialPath(item.sha256Hex);
-      const result = await downloadToPartial(this.http, item.tarball.url, partial, this.options.maxAssetBytes, progress)
-        .finally(() => this.active.delete(item.fileName));
-      if (result.sha256Hex !== item.sha256Hex) {
-        await rm(partial, { force: true });
-        return reject(`checksum mismatch: the checksums file says ${item.sha256Hex}, the download hashes to ${result.sha256Hex}`, true);
-      }
-      this.knownSizes.set(item.sha256Hex, result.size);
-      await this.cache.install({
-        ...keyOnly(item), sha256Hex: item.sha256Hex, size: result.size, sidecars, upstreamUrl: item.tarball.url,
-        identity: identityOf(item), downloadedAtMs: Date.now(),
-      });
+    const outcome = await fetchAsset({
+      http: this.http, cache: this.cache, maxAssetBytes: this.options.maxAssetBytes,
+      requireSignature: this.options.requireSignature, logger: this.options.logger, active: this.active,
+    }, item);
+    if (outcome.kind === 'installed') {
+      this.knownSizes.set(item.sha256Hex, outcome.size);
       this.rejectionsByFile.delete(item.fileName);
-      this.options.logger.info({ file: item.fileName, sha256: item.sha256Hex, size: result.size, resumedFrom: result.resumedFrom || undefined },
-        `release file downloaded and checked against the checksums file: ${item.fileName}`);
       return true;
-    } catch (error) {
-      if (error instanceof TooLargeError) return reject(`${error.message} (--releases-max-asset-bytes)`, true);
-      if (error instanceof FeedError && error.status === 404) return reject(`not found on the feed (HTTP 404): ${item.tarball.url}`, false);
-      return reject(`download failed, retried at the next refresh: ${describe(error)}`, false);
     }
+    this.remember({
+      ...keyOnly(item), reason: outcome.reason, atMs: Date.now(), sha256Hex: item.sha256Hex,
+      identity: outcome.permanent ? identityOf(item) : undefined,
+    });
+    this.options.logger.warn({ file: item.fileName, reason: outcome.reason }, `release file rejected: ${outcome.reason}`);
+    return false;
   }
-
-  /** Signature material into the staging directory; the kinds found (empty: none in the release). */
-  private async fetchSidecars(item: FetchItem): Promise<SidecarKind[]> {
-    const staging = this.cache.sidecarStaging(item.sha256Hex);
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(staging, { recursive: true });
-    for (const choice of item.sidecarChoices) {
-      const found: SidecarKind[] = [];
-      for (const sidecar of choice) {
-        const location = item.release.asset(sidecar.name);
-        const bytes = location === undefined ? undefined : await fetchSmall(this.http, location.url, SIDECAR_MAX_BYTES);
-        if (bytes === undefined) break;
-        await writeFile(path.join(staging, sidecar.name), bytes);
-        found.push(sidecar.kind);
-      }
-      if (found.length === choice.length) return found;
-    }
-    return [];
-  }
-}
-
-function keyOnly(item: AssetKey): AssetKey {
-  return { fileName: item.fileName, distribution: item.distribution, version: item.version, os: item.os, arch: item.arch };
 }
 
 function sizeOf(item: PlanItem, knownSizes: Map<string, number>): number {

@@ -7,6 +7,7 @@ import t from 'tap';
 import { createSigstoreWorld } from '../fixtures/sigstore-world';
 import { CHECKSUMS, mintRelease } from '../fixtures/fake-feed';
 import { temporaryDirectory } from '../helpers/server';
+import { eventually } from '../e2e/helpers';
 import { addRelease, fakeFeed, refreshed, sourceOn } from './helpers';
 
 const AMD64_ONLY = { platforms: [{ os: 'linux', arch: 'amd64' }] };
@@ -88,6 +89,24 @@ t.test('releases source', async (t) => {
     t.equal(sha(fs.readFileSync(file!.tarballPath)), sha(feed.release('v0.111.0')!.assets[0]!.bytes), 'the joined file has the right bytes');
     t.same(source.rejections(), []);
     t.equal(source.status().lastError, undefined, 'the feed is reachable again');
+  });
+
+  t.test('a download in progress is in the status with its bytes so far', async (t) => {
+    const feed = await fakeFeed(t);
+    await addRelease(feed, world, '0.111.0', { platforms: [['linux', 'amd64']], sizeBytes: 1_000_000 });
+    const name = contrib('0.111.0');
+    feed.stallAfter.set(name, 0.5);
+    const { source } = sourceOn(t, feed, AMD64_ONLY);
+    const plan = await source.refresh();
+    t.match(plan.fetch, [{ fileName: name, size: Number }], 'the plan names what it fetches, with the size the feed gave');
+    const { value: download } = await eventually(async () => source.status().downloads.find((item) => item.receivedBytes > 0), 10_000, 'progress');
+    t.match(download, { fileName: name, totalBytes: plan.fetch[0]!.size });
+    t.ok(download.receivedBytes < download.totalBytes!, 'part of the file so far');
+    t.ok(source.status().refreshing);
+    feed.resume();
+    await source.idle();
+    t.same(source.status().downloads, [], 'none once it finished');
+    t.equal((await source.scan()).length, 1);
   });
 
   t.test('a checksum mismatch is rejected, deleted and not fetched again', async (t) => {
