@@ -47,11 +47,11 @@ async function status(options: AdminOptions) {
     status: storeError === null ? 'HEALTHY' : 'DEGRADED',
     store: { status: storeError === null ? 'ok' : 'failing', agents, error: storeError },
     catalog: { configured: options.packages !== undefined, packages: entries.length, offerable, rejected: entries.length - offerable },
-    trustedRoot: options.packages ? { source: options.packages.trust.current.source } : null,
+    trusted_root: options.packages ? { source: options.packages.trust.current.source } : null,
     // Not part of `status`: with the feed down the server still offers everything it cached.
     release_feed: feedStatus(options.packages?.releases?.status()),
-    agentAuth: options.agentKeys.enabled ? 'on' : 'off',
-    adminAuth: options.adminKeys.size > 0 ? 'keys' : 'loopback',
+    agent_auth: options.agentKeys.enabled ? 'on' : 'off',
+    admin_auth: options.adminKeys.size > 0 ? 'keys' : 'loopback',
   };
 }
 

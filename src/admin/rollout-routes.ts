@@ -1,6 +1,6 @@
 // Rollouts in the admin API: create, preview, list, show, pause, resume, cancel, retry, and the
-// members of one rollout. Bodies and answers use the snake_case names of the request (the
-// form Fleet's upgrade API uses); the decisions are made in src/rollouts.
+// members of one rollout. Bodies and answers use snake_case names, as the whole admin API does
+// (the form Fleet's upgrade API uses); the decisions are made in src/rollouts.
 import type { FastifyRequest } from 'fastify';
 import semver from 'semver';
 import { ServerError } from '../errors';
@@ -231,13 +231,13 @@ export async function agentRolloutView(rollouts: RolloutService, record: AgentRe
           version: rollout.spec.version,
           member: member === undefined ? null : memberView(member),
         },
-    rolloutHistory: history.map((change) => ({
+    rollout_history: history.map((change) => ({
       at: iso(change.atMs),
       rollout: change.rolloutId,
-      fromState: change.fromState ?? null,
-      toState: change.toState,
-      downloadPercent: change.detail.downloadPercent ?? null,
-      errorMessage: change.detail.errorMessage ?? null,
+      from_state: change.fromState ?? null,
+      to_state: change.toState,
+      download_percent: change.detail.downloadPercent ?? null,
+      error_message: change.detail.errorMessage ?? null,
     })),
   };
 }

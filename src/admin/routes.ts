@@ -80,7 +80,7 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
         const nowMs = now();
         return {
           agents: page.map((record) => agentSummary(record, nowMs, offlineAfterMs)),
-          nextCursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
+          next_cursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
         };
       },
     },
@@ -112,7 +112,7 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
         keys: options.agentKeys.list().map((key) => ({
           name: key.name,
           source: key.source,
-          createdAt: key.createdAtMs === undefined ? null : new Date(key.createdAtMs).toISOString(),
+          created_at: key.createdAtMs === undefined ? null : new Date(key.createdAtMs).toISOString(),
         })),
         enforced: options.agentKeys.enabled,
       }),
@@ -124,7 +124,7 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
         const body = request.body as { name: string; key?: string };
         const created = await options.agentKeys.create(body.name, body.key, now());
         request.log.info({ adminKey: options.callerOf(request), agentKey: created.name }, 'agent key created');
-        return reply.code(201).send({ name: created.name, key: created.key, createdAt: new Date(created.createdAtMs).toISOString() });
+        return reply.code(201).send({ name: created.name, key: created.key, created_at: new Date(created.createdAtMs).toISOString() });
       },
     },
     {

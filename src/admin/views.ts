@@ -1,8 +1,9 @@
-// How stored records look in the admin API: the shapes of openapi/admin.yaml.
+// How stored records look in the admin API: the shapes of openapi/admin.yaml. Every field the
+// API answers with is snake_case, as its request bodies are; the records keep TypeScript's names.
 import { attributeText } from '../agents/attributes';
 import { packageStatusName } from '../agents/package-status';
 import { agentPlatform } from '../agents/platform';
-import { agentState, type AgentRecord, type PackageStatusChange } from '../agents/records';
+import { agentState, type AgentRecord, type HealthRecord, type PackageStatusChange, type PackageStatusRecord } from '../agents/records';
 import { AgentCapability } from '../opamp/codec';
 import type { CatalogEntry } from '../packages/catalog';
 
@@ -17,10 +18,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function agentSummary(record: AgentRecord, nowMs: number, offlineAfterMs: number) {
   const platform = agentPlatform(record.description);
   return {
-    instanceUid: record.instanceUid,
+    instance_uid: record.instanceUid,
     state: agentState(record, nowMs, offlineAfterMs),
-    firstSeen: iso(record.firstSeenMs),
-    lastSeen: iso(record.lastSeenMs),
+    first_seen: iso(record.firstSeenMs),
+    last_seen: iso(record.lastSeenMs),
     distribution: platform.distribution,
     // The version as reported, even when it is not semver (the offers ignore those).
     version: attributeText(record.description, 'service.version') ?? null,
@@ -28,8 +29,8 @@ export function agentSummary(record: AgentRecord, nowMs: number, offlineAfterMs:
     arch: platform.arch ?? null,
     capabilities: capabilityNames(record.capabilities),
     healthy: record.health?.healthy ?? null,
-    lastOffer: record.lastOffer
-      ? { version: record.lastOffer.version, allPackagesHash: record.lastOffer.allPackagesHash, sentAt: iso(record.lastOffer.sentAtMs) }
+    last_offer: record.lastOffer
+      ? { version: record.lastOffer.version, all_packages_hash: record.lastOffer.allPackagesHash, sent_at: iso(record.lastOffer.sentAtMs) }
       : null,
   };
 }
@@ -38,11 +39,36 @@ export function historyView(change: PackageStatusChange) {
   return {
     at: iso(change.atMs),
     package: change.packageName,
-    fromStatus: packageStatusName(change.fromStatus),
-    toStatus: packageStatusName(change.toStatus),
-    fromVersion: change.fromVersion,
-    toVersion: change.toVersion,
-    errorMessage: change.errorMessage,
+    from_status: packageStatusName(change.fromStatus),
+    to_status: packageStatusName(change.toStatus),
+    from_version: change.fromVersion,
+    to_version: change.toVersion,
+    error_message: change.errorMessage,
+  };
+}
+
+/** One package as the agent reported it, in the API's names. */
+function packageStatusView(item: PackageStatusRecord) {
+  return {
+    name: item.name,
+    status: packageStatusName(item.status),
+    agent_has_version: item.agentHasVersion,
+    agent_has_hash: item.agentHasHash,
+    server_offered_version: item.serverOfferedVersion,
+    server_offered_hash: item.serverOfferedHash,
+    error_message: item.errorMessage,
+    ...(item.downloadPercent === undefined ? {} : { download_percent: item.downloadPercent }),
+    ...(item.downloadBytesPerSecond === undefined ? {} : { download_bytes_per_second: item.downloadBytesPerSecond }),
+  };
+}
+
+function healthView(health: HealthRecord) {
+  return {
+    healthy: health.healthy,
+    status: health.status,
+    last_error: health.lastError,
+    start_time_unix_nano: health.startTimeUnixNano,
+    status_time_unix_nano: health.statusTimeUnixNano,
   };
 }
 
@@ -50,15 +76,18 @@ export function agentDetail(record: AgentRecord, history: PackageStatusChange[],
   const statuses = record.packageStatuses;
   return {
     ...agentSummary(record, nowMs, offlineAfterMs),
-    sequenceNum: record.sequenceNum,
-    capabilitiesMask: record.capabilities,
-    description: record.description ?? null,
-    health: record.health ?? null,
-    packageStatuses: statuses
+    sequence_num: record.sequenceNum,
+    capabilities_mask: record.capabilities,
+    // Attribute keys (host.name, service.version) are data and keep their OpenTelemetry names.
+    description: record.description
+      ? { identifying: record.description.identifying, non_identifying: record.description.nonIdentifying }
+      : null,
+    health: record.health ? healthView(record.health) : null,
+    package_statuses: statuses
       ? {
-          packages: Object.values(statuses.packages).map((item) => ({ ...item, status: packageStatusName(item.status) })),
-          serverProvidedAllPackagesHash: statuses.serverProvidedAllPackagesHash,
-          errorMessage: statuses.errorMessage,
+          packages: Object.values(statuses.packages).map(packageStatusView),
+          server_provided_all_packages_hash: statuses.serverProvidedAllPackagesHash,
+          error_message: statuses.errorMessage,
         }
       : null,
     history: history.map(historyView),
@@ -68,7 +97,7 @@ export function agentDetail(record: AgentRecord, history: PackageStatusChange[],
 export function packageView(entry: CatalogEntry) {
   const signature = entry.signature;
   return {
-    fileName: entry.fileName,
+    file_name: entry.fileName,
     source: entry.source,
     distribution: entry.distribution,
     version: entry.version,
@@ -82,12 +111,12 @@ export function packageView(entry: CatalogEntry) {
       ? {
           verified: signature.verified,
           method: signature.method,
-          weakerCheck: signature.weakerCheck,
-          signerIdentity: signature.signerIdentity ?? null,
-          signerIssuer: signature.signerIssuer ?? null,
+          weaker_check: signature.weakerCheck,
+          signer_identity: signature.signerIdentity ?? null,
+          signer_issuer: signature.signerIssuer ?? null,
           reason: signature.reason ?? null,
         }
       : null,
-    ingestedAt: iso(entry.ingestedAtMs),
+    ingested_at: iso(entry.ingestedAtMs),
   };
 }

@@ -35,8 +35,8 @@ async function collect(url: string, query: string, limit: number): Promise<{ uid
     const suffix: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
     const page = await call(url, 'GET', `/api/v1/agents?limit=${limit}${query}${suffix}`);
     if (page.status !== 200) throw new Error(page.text);
-    uids.push(...page.body.agents.map((agent: { instanceUid: string }) => agent.instanceUid));
-    cursor = page.body.nextCursor;
+    uids.push(...page.body.agents.map((agent: { instance_uid: string }) => agent.instance_uid));
+    cursor = page.body.next_cursor;
     pages += 1;
   } while (cursor !== null);
   return { uids, pages };
@@ -116,22 +116,22 @@ t.test('one agent: details, capabilities by name, last offer and package status 
   const detail = await call(server.url, 'GET', `/api/v1/agents/${text.toUpperCase()}`);
   t.equal(detail.status, 200, 'upper case is accepted');
   t.match(detail.body, {
-    instanceUid: text,
+    instance_uid: text,
     state: 'online',
     distribution: 'otelcol-contrib',
     version: '0.110.0',
     os: 'linux',
     arch: 'amd64',
     capabilities: ['ReportsStatus', 'ReportsPackageStatuses', 'ReportsHealth'],
-    capabilitiesMask: 0x811,
-    sequenceNum: 5,
+    capabilities_mask: 0x811,
+    sequence_num: 5,
     healthy: true,
     health: { healthy: true, status: 'StatusOK' },
-    lastOffer: null,
-    packageStatuses: { packages: [{ name: '', status: 'installed', agentHasVersion: 'v0.111.0' }] },
+    last_offer: null,
+    package_statuses: { packages: [{ name: '', status: 'installed', agent_has_version: 'v0.111.0' }] },
   });
   t.same(
-    detail.body.history.map((change: Record<string, string | null>) => [change.fromStatus, change.toStatus, change.toVersion, change.errorMessage]),
+    detail.body.history.map((change: Record<string, string | null>) => [change.from_status, change.to_status, change.to_version, change.error_message]),
     [
       ['install_failed', 'installed', 'v0.111.0', ''],
       ['downloading', 'install_failed', 'v0.110.0', 'checksum mismatch'],
@@ -162,7 +162,7 @@ t.test('--forget-agents-after forgets agents unseen for that long', async (t) =>
   clock += 21 * DAY;
   t.equal(await server.forgetStaleAgents(), 1, 'the default is 30 days');
   const left = await call(server.url, 'GET', '/api/v1/agents');
-  t.same(left.body.agents.map((agent: { instanceUid: string }) => agent.instanceUid), [uidToString(uid(2))]);
+  t.same(left.body.agents.map((agent: { instance_uid: string }) => agent.instance_uid), [uidToString(uid(2))]);
 
   const quick = await startServer({ 'forget-agents-after': '1s' });
   t.teardown(() => quick.close());

@@ -77,7 +77,7 @@ t.test('agent keys through the API: auth turns on with the first key and off wit
 
   const created = await call(server.url, 'POST', '/api/v1/agent-keys', { body: { name: 'site-a' } });
   t.equal(created.status, 201);
-  t.match(created.body, { name: 'site-a', key: /^[A-Za-z0-9_-]{43}$/, createdAt: String });
+  t.match(created.body, { name: 'site-a', key: /^[A-Za-z0-9_-]{43}$/, created_at: String });
   t.equal((await poll(server.url, message)).status, 401, 'a key exists: polls need one');
   t.equal((await poll(server.url, message, { authorization: `ApiKey ${created.body.key}` })).status, 200);
 
@@ -113,7 +113,7 @@ t.test('a file key cannot be deleted through the API; --agent-auth none ignores 
   const open = await startServer({ 'agent-keys-file': agentFile, 'agent-auth': 'none' });
   t.teardown(() => open.close());
   t.equal((await poll(open.url, { instanceUid: uid(3), capabilities: 1 })).status, 200, 'no key needed');
-  t.equal((await call(open.url, 'GET', '/api/status')).body.agentAuth, 'off');
+  t.equal((await call(open.url, 'GET', '/api/status')).body.agent_auth, 'off');
 });
 
 t.test('without admin keys the admin API answers only local, unforwarded requests; the start log says so', async (t) => {

@@ -148,12 +148,34 @@ t.test('/api/status: healthy with store, catalog and trusted root; 503 when the 
     version: { number: '0.1.0' },
     store: { status: 'ok', agents: 0, error: null },
     catalog: { configured: true, packages: 1, offerable: 1, rejected: 0 },
-    trustedRoot: { source: /embedded|public-good|tuf|file/i },
-    agentAuth: 'off',
-    adminAuth: 'loopback',
+    trusted_root: { source: /embedded|public-good|tuf|file/i },
+    agent_auth: 'off',
+    admin_auth: 'loopback',
   });
   await server.store.close();
   const degraded = await call(server.url, 'GET', '/api/status');
   t.equal(degraded.status, 503);
   t.match(degraded.body, { status: 'DEGRADED', store: { status: 'failing', agents: null, error: String } });
+});
+
+t.test('the admin API speaks one naming style: every field of every body and answer is snake_case', async (t) => {
+  // Answers are serialized from these schemas, which drop any field they do not list, so the
+  // document's property names are the names a client can ever see.
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (typeof node !== 'object' || node === null) return;
+    const schema = node as Record<string, unknown>;
+    if (typeof schema.properties === 'object' && schema.properties !== null) {
+      for (const name of Object.keys(schema.properties)) names.add(name);
+    }
+    if (Array.isArray(schema.required)) for (const name of schema.required) names.add(String(name));
+    Object.values(schema).forEach(walk);
+  };
+  const raw = adminDocument.raw as { components: { schemas: unknown }; paths: unknown };
+  walk(raw.components.schemas);
+  walk(raw.paths);
+  t.ok(names.has('next_cursor') && names.has('rollout_history'), 'the walk reaches the answers');
+  const other = [...names].filter((name) => !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name));
+  t.same(other, [], 'no camelCase or other style');
 });

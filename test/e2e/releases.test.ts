@@ -49,7 +49,7 @@ t.test('following a release feed', async (t) => {
       return answer.body.rejected.length > 0 ? answer.body : undefined;
     }, 20_000, 'the bad signature listed');
     t.match(listing.value.rejected, [{ file_name: 'otelcol-contrib_0.111.0_linux_arm64.tar.gz', reason: /signature/ }]);
-    t.notOk(listing.value.packages.some((entry: { fileName: string }) => entry.fileName === 'otelcol-contrib_0.111.0_linux_arm64.tar.gz'), 'gone from the catalog');
+    t.notOk(listing.value.packages.some((entry: { file_name: string }) => entry.file_name === 'otelcol-contrib_0.111.0_linux_arm64.tar.gz'), 'gone from the catalog');
     t.match(listing.value.feeds, [{ source: 'releases:github:', delivery: 'cache', last_error: null, last_success_at: String, cached_files: 3 }]);
     t.equal(feed.downloadsOf('otelcol-contrib_0.111.0_linux_amd64.tar.gz').length, 1, 'the upstream served the tarball once');
 

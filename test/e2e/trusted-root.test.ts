@@ -51,8 +51,8 @@ t.test('a new trusted root verifies the catalog again: rejected packages come in
   const server = await startPackageServer(t, rootPath, directory, { offer: 'latest' });
   const verdicts = async () => {
     const answer = await fetch(`${server.url}/api/v1/packages`);
-    const body = (await answer.json()) as { packages: Array<{ fileName?: string; file_name?: string; offerable: boolean; reason: string | null }> };
-    const byName = new Map(body.packages.map((entry) => [entry.fileName ?? entry.file_name, entry]));
+    const body = (await answer.json()) as { packages: Array<{ file_name: string; offerable: boolean; reason: string | null }> };
+    const byName = new Map(body.packages.map((entry) => [entry.file_name, entry]));
     return { first: byName.get(underFirst.fileName), second: byName.get(underSecond.fileName) };
   };
 

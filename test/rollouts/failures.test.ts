@@ -62,7 +62,7 @@ t.test('a failure burst pauses the rollout; resume and retry carry it through', 
   shown = await admin('GET', `/api/v1/rollouts/${id}`);
   t.equal(shown.body.states.installed, 9);
   t.equal(shown.body.status, 'active');
-  const history = (await admin('GET', `/api/v1/agents/${chosen}`)).body.rolloutHistory.map((change: { toState: string }) => change.toState);
+  const history = (await admin('GET', `/api/v1/agents/${chosen}`)).body.rollout_history.map((change: { to_state: string }) => change.to_state);
   t.same(history.slice(0, 3), ['installed', 'installing', 'downloading'], 'the history shows the retry through to the end');
   t.ok(history.includes('failed'));
 });

@@ -43,6 +43,6 @@ t.test('two waves open in turn; the preview matches what the rollout does', asyn
   t.equal(detail.status, 200);
   t.equal(detail.body.rollout.id, id, 'the agent says which rollout applies');
   t.equal(detail.body.rollout.member.state, 'installed');
-  t.same(detail.body.rolloutHistory.map((change: { toState: string }) => change.toState).reverse(),
+  t.same(detail.body.rollout_history.map((change: { to_state: string }) => change.to_state).reverse(),
     ['scheduled', 'offered', 'downloading', 'downloading', 'installing', 'installed']);
 });
