@@ -128,7 +128,7 @@ export class ReleasesSource implements PackageSource {
   }
 
   /** The catalog refused a file (archive or signature): it goes, and stays listed with why. */
-  rejected(file: SourceFile, reason: string): void {
+  refusedByCatalog(file: SourceFile, reason: string): void {
     const asset = this.cache.get(file.fileName);
     if (asset === undefined || !file.tarballPath.startsWith(this.cache.assetDirectory(asset.sha256Hex))) return;
     this.remember({ ...asset, reason, atMs: Date.now(), identity: asset.identity });

@@ -51,9 +51,13 @@ export function feedStatus(state: FeedState | undefined) {
   return { source: state.source, status, last_success_at: iso(state.lastSuccessAtMs), last_error: state.lastError ?? null };
 }
 
-function refreshView(plan: RefreshPlan) {
+/** How long POST /api/v1/packages/refresh waits for the feed's list before answering anyway. */
+const PLAN_WAIT_MS = 10_000;
+
+function refreshView(plan: RefreshPlan, planned: boolean) {
   return {
     source: plan.source,
+    planned,
     fetch: plan.fetch.map((item) => ({
       file_name: item.fileName, version: item.version, os: item.os, arch: item.arch, size: item.size ?? null,
     })),
@@ -90,9 +94,15 @@ export function packageRoutes(options: AdminOptions): AdminRoute[] {
       handler: async (request, reply) => {
         const releases = options.packages?.releases;
         if (releases === undefined) throw new ServerError('CONFLICT', 'no release feed is followed (--releases)');
-        const plan = await releases.refresh();
-        request.log.info({ source: plan.source, fetch: plan.fetch.length, error: plan.error }, 'release feed refresh asked');
-        return reply.code(202).send({ refreshing: [refreshView(plan)] });
+        // A rate-limited or slow feed must not hold the caller: the refresh goes on regardless.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(resolve, PLAN_WAIT_MS, undefined);
+        });
+        const plan = await Promise.race([releases.refresh(), late]).finally(() => clearTimeout(timer));
+        const shown = plan ?? { source: releases.name, fetch: [], cached: 0, overBudget: [], error: undefined };
+        request.log.info({ source: shown.source, fetch: shown.fetch.length, error: shown.error, planned: plan !== undefined }, 'release feed refresh asked');
+        return reply.code(202).send({ refreshing: [refreshView(shown, plan !== undefined)] });
       },
     },
   ];

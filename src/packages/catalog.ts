@@ -185,7 +185,7 @@ export class Catalog {
           next.set(key, entry);
           changed = true;
           logEntry(logger, entry);
-          if (!entry.offerable) source.rejected?.(file, entry.reason ?? 'rejected');
+          if (!entry.offerable) source.refusedByCatalog?.(file, entry.reason ?? 'rejected');
         } catch (error) {
           // The file vanished or could not be read mid-ingest: try again at the next scan.
           logger.warn({ file: file.fileName, err: error }, 'could not ingest package; will retry');

@@ -62,7 +62,7 @@ export interface PackageSource {
   /** Optional early nudge: call `onChange` when a rescan is worth doing before the next tick. */
   watch?(onChange: () => void): void;
   /** Optional: told when the catalog refused one of its files (a downloading source deletes it). */
-  rejected?(file: SourceFile, reason: string): void;
+  refusedByCatalog?(file: SourceFile, reason: string): void;
   /** Optional: files it refused itself, for the listing. */
   rejections?(): RejectedFile[];
   close(): Promise<void>;

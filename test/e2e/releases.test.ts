@@ -55,7 +55,7 @@ t.test('following a release feed', async (t) => {
 
     const refresh = await call(server.url, 'POST', '/api/v1/packages/refresh');
     t.equal(refresh.status, 202);
-    t.match(refresh.body.refreshing, [{ source: 'releases:github:', fetch: [], cached: 3, error: null }]);
+    t.match(refresh.body.refreshing, [{ source: 'releases:github:', planned: true, fetch: [], cached: 3, error: null }]);
 
     feed.down = true;
     const failed = await call(server.url, 'POST', '/api/v1/packages/refresh');
@@ -101,5 +101,15 @@ t.test('following a release feed', async (t) => {
     const second = await startPackageServer(t, rootPath, noDirectory, { ...releaseFlags, 'data-dir': dataDir });
     t.equal((await offerFor(second, { seed: nextSeed(), version: '0.109.0' }))?.version, 'v0.111.0', 'offered at once from the cache');
     t.ok(fs.existsSync(path.join(dataDir, 'releases', 'manifest.json')));
+  });
+  t.test('a new release is fetched on POST /api/v1/packages/refresh and offered', async (t) => {
+    const server = await startPackageServer(t, rootPath, noDirectory, releaseFlags);
+    await eventually(() => offerFor(server, { seed: nextSeed(), version: '0.109.0' }).then((o) => o?.version === 'v0.111.0' || undefined), 20_000, 'the first refresh');
+    await server.packages?.releases?.idle();
+    await addRelease(feed, world, '0.112.0', { platforms: [['linux', 'amd64']] });
+    const refresh = await call(server.url, 'POST', '/api/v1/packages/refresh');
+    t.equal(refresh.status, 202);
+    t.match(refresh.body.refreshing, [{ planned: true, fetch: [{ file_name: 'otelcol-contrib_0.112.0_linux_amd64.tar.gz', version: '0.112.0', size: Number }] }]);
+    await eventually(() => offerFor(server, { seed: nextSeed(), version: '0.109.0' }).then((o) => o?.version === 'v0.112.0' || undefined), 20_000, 'the new release offered');
   });
 });
