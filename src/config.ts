@@ -3,10 +3,12 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import { ConfigError } from './errors';
+import { parseTrustedProxies, type TrustProxySetting } from './proxy-trust';
 
 type Kind =
   | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
-  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'delivery' | 'sizeOrOff' | 'count';
+  | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'delivery' | 'sizeOrOff' | 'count'
+  | 'trustProxy';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -53,7 +55,8 @@ export interface ServeConfig {
   rescanInterval: number;
   offer: string;
   publicUrl: string | undefined;
-  trustProxy: boolean;
+  /** true: every peer may forward; a list: only these proxies (addresses or CIDRs). */
+  trustProxy: TrustProxySetting;
   trustedRoot: string | undefined;
   trustedRootRefresh: boolean;
   signerIssuer: string | undefined;
@@ -123,7 +126,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'rescanInterval', flag: 'rescan-interval', env: 'OPAMP_RESCAN_INTERVAL', kind: 'duration', default: '5s', help: 'How often the packages directory is rescanned (it is also watched).' },
   { key: 'offer', flag: 'offer', env: 'OPAMP_OFFER', kind: 'offer', default: 'none', help: 'Version offered to agents that accept packages: none, latest or X.Y.Z.' },
   { key: 'publicUrl', flag: 'public-url', env: 'OPAMP_PUBLIC_URL', kind: 'url', default: undefined, help: 'Base URL of download links in offers (default: derived from each request).' },
-  { key: 'trustProxy', flag: 'trust-proxy', env: 'OPAMP_TRUST_PROXY', kind: 'boolean', default: 'false', help: 'Honour X-Forwarded-Proto/Host/Prefix and X-Forwarded-For.' },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'OPAMP_TRUST_PROXY', kind: 'trustProxy', default: 'false', help: 'Honour X-Forwarded-Proto/Host/Prefix and X-Forwarded-For: true (from any peer), false, or the proxies allowed to send them as a comma-separated list of addresses and CIDRs (10.0.0.0/8,127.0.0.1).' },
   { key: 'trustedRoot', flag: 'trusted-root', env: 'OPAMP_TRUSTED_ROOT', kind: 'string', default: undefined, help: 'Sigstore TrustedRoot JSON file (default: the public-good root).' },
   { key: 'trustedRootRefresh', flag: 'trusted-root-refresh', env: 'OPAMP_TRUSTED_ROOT_REFRESH', kind: 'boolean', default: 'true', help: 'Without --trusted-root: refresh the public-good root through TUF in the background (false for air-gapped sites).' },
   { key: 'signerIssuer', flag: 'signer-issuer', env: 'OPAMP_SIGNER_ISSUER', kind: 'string', default: undefined, help: 'OIDC issuer the signing certificate must carry (default: GitHub Actions).' },
@@ -241,6 +244,12 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       return value >= 1 ? value : fail('is not a whole number of at least 1');
     }
+    case 'trustProxy': {
+      if (/^(true|1|yes|on)$/i.test(raw)) return true;
+      if (/^(false|0|no|off)$/i.test(raw)) return false;
+      const proxies = parseTrustedProxies(raw);
+      return typeof proxies === 'string' ? fail(`is not true, false or a list of proxy addresses: it ${proxies}`) : proxies;
+    }
     case 'agentAuth':
       return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');
     case 'format':
@@ -320,11 +329,16 @@ export function resolveConfig(sources: ConfigSources): ServeConfig {
   return result as unknown as ServeConfig;
 }
 
+/** Options that may be given without a value (then true); --trust-proxy also takes a list. */
+function standsAlone(option: OptionSpec): boolean {
+  return option.kind === 'boolean' || option.kind === 'trustProxy';
+}
+
 /** Flag names of `serve`, for the argument parser: booleans may stand alone. */
 export function serveFlagNames(): { strings: string[]; booleans: string[] } {
   return {
-    strings: OPTIONS.filter((option) => option.kind !== 'boolean').map((option) => option.flag),
-    booleans: OPTIONS.filter((option) => option.kind === 'boolean').map((option) => option.flag),
+    strings: OPTIONS.filter((option) => !standsAlone(option)).map((option) => option.flag),
+    booleans: OPTIONS.filter(standsAlone).map((option) => option.flag),
   };
 }
 

@@ -41,7 +41,7 @@ function readStdin(): Buffer {
 
 /**
  * Boolean options may stand alone (`--trust-proxy`), take a value (`--trust-proxy false`,
- * `--trust-proxy=false`) or be negated (`--no-trust-proxy`); parseArgs knows only the first,
+ * `--trust-proxy=false`, `--trust-proxy 10.0.0.0/8,127.0.0.1`) or be negated (`--no-trust-proxy`); parseArgs knows only the first,
  * so they are rewritten to `--name=value` first.
  */
 function normalizeBooleanFlags(argv: string[], booleans: string[]): string[] {
@@ -51,7 +51,8 @@ function normalizeBooleanFlags(argv: string[], booleans: string[]): string[] {
     const name = token.startsWith('--') ? token.slice(2) : '';
     if (booleans.includes(name)) {
       const next = argv[index + 1];
-      if (next !== undefined && /^(true|false|1|0|yes|no|on|off)$/i.test(next)) {
+      // serve takes no positional arguments, so a word after the flag is its value (checked later).
+      if (next !== undefined && !next.startsWith('-')) {
         result.push(`--${name}=${next}`);
         index += 1;
       } else {

@@ -11,6 +11,7 @@ import { acceptsGzip, gunzip, isGzipped, isProtobuf, PROTOBUF } from './body';
 import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServer, type ServerToAgentInit } from './codec';
 import type { PollObserver, PollService } from './poll';
 import { validInstanceUid } from './protocol';
+import { proxyTrust, type TrustProxySetting } from '../proxy-trust';
 import { registerShedding, type OverloadSettings, type RateLimitSettings } from './shedding';
 
 export const OPAMP_PATH = '/v1/opamp';
@@ -26,8 +27,8 @@ export interface OpampRouteOptions {
   maxResponseBytes?: number;
   /** Base of download URLs; when absent it is derived from each request. */
   publicUrl?: string;
-  /** Whether X-Forwarded-Proto/Host/Prefix are believed when deriving the base of download URLs. */
-  trustProxy?: boolean;
+  /** Which peers' X-Forwarded-Proto/Host/Prefix are believed when deriving the base of download URLs. */
+  trustProxy?: TrustProxySetting;
   /** Checked before the body is read; false refuses the poll with 401. Absent: polls are open. */
   authenticate?: (authorization: string | undefined) => boolean;
   /** Per-agent and per-address limits (@fastify/rate-limit); absent: none. */
@@ -45,14 +46,14 @@ export interface OpampRouteOptions {
 const firstValue = (header: string | string[] | undefined): string | undefined =>
   (Array.isArray(header) ? header[0] : header)?.split(',', 1)[0]?.trim() || undefined;
 
-function baseUrlOf(request: FastifyRequest, options: OpampRouteOptions): string {
+function baseUrlOf(request: FastifyRequest, options: OpampRouteOptions, trusted: (address: string | undefined) => boolean): string {
   if (options.publicUrl) return options.publicUrl;
   const headers = request.headers;
   const socket = request.raw.socket;
   let protocol = 'encrypted' in socket && socket.encrypted ? 'https' : 'http';
   let host = headers.host ?? '';
   let prefix = '';
-  if (options.trustProxy) {
+  if (trusted(socket.remoteAddress)) {
     protocol = firstValue(headers['x-forwarded-proto']) ?? protocol;
     host = firstValue(headers['x-forwarded-host']) ?? host;
     const value = firstValue(headers['x-forwarded-prefix']);
@@ -90,6 +91,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MESSAGE_BYTES;
   const retryAfterSeconds = options.retryAfterSeconds ?? retryAfterWithJitter;
   const { observer, authenticate } = options;
+  const trusted = proxyTrust(options.trustProxy);
   let closing = false;
   scope.addHook('preClose', (done) => {
     closing = true;
@@ -195,7 +197,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     bodyLimit: maxMessageBytes,
     ...shedding.routeOptions,
     handler(request, reply) {
-      const pending = options.poll(messageOf(request)!, () => baseUrlOf(request, options));
+      const pending = options.poll(messageOf(request)!, () => baseUrlOf(request, options, trusted));
       // Most polls are answered at once; one that needs the store waits for it.
       if (pending instanceof Promise) return pending.then(answered(request, reply));
       return answered(request, reply)(pending);
