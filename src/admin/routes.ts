@@ -20,7 +20,11 @@ interface AgentListQuery {
   attribute?: string;
   limit: number;
   cursor?: string;
+  search?: string;
 }
+
+/** Agents read per store query while counting the fleet. */
+const FLEET_PAGE = 1000;
 
 /** The cursor is opaque to clients: base64url JSON holding the last uid of the previous page. */
 export function encodeCursor(afterInstanceUid: string): string {
@@ -50,6 +54,7 @@ function filterOf(query: AgentListQuery): AgentFilter {
     const equals = query.attribute.indexOf('=');
     filter.attribute = { key: query.attribute.slice(0, equals), value: query.attribute.slice(equals + 1) };
   }
+  if (query.search !== undefined) filter.search = query.search;
   return filter;
 }
 
@@ -58,6 +63,40 @@ function canonicalUid(text: string): string {
   const bytes = uidFromString(text);
   if (bytes === undefined) throw new ServerError('BAD_REQUEST', 'params/instance_uid is not a UUID');
   return uidToString(bytes);
+}
+
+/** Counts largest first, ties in name order, so that the list reads the same on every call. */
+function ranked<T>(counts: Map<string, { item: T; agents: number }>): Array<T & { agents: number }> {
+  return [...counts.entries()]
+    .sort(([leftKey, left], [rightKey, right]) => right.agents - left.agents || leftKey.localeCompare(rightKey))
+    .map(([, { item, agents }]) => ({ ...item, agents }));
+}
+
+/** GET /fleet: one walk over the agents, a page at a time, counting what the overview shows. */
+async function fleetCounts(store: AdminOptions['store'], nowMs: number, offlineAfterMs: number) {
+  const byState: Record<AgentState, number> = { online: 0, offline: 0, disconnected: 0 };
+  const byVersion = new Map<string, { item: { version: string | null }; agents: number }>();
+  const byPlatform = new Map<string, { item: { os: string | null; arch: string | null }; agents: number }>();
+  const add = <T>(counts: Map<string, { item: T; agents: number }>, key: string, item: T): void => {
+    const entry = counts.get(key) ?? { item, agents: 0 };
+    entry.agents += 1;
+    counts.set(key, entry);
+  };
+  let agents = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.queryAgents({ limit: FLEET_PAGE, afterInstanceUid: after, nowMs, offlineAfterMs });
+    for (const record of page) {
+      const summary = agentSummary(record, nowMs, offlineAfterMs);
+      agents += 1;
+      byState[summary.state] += 1;
+      add(byVersion, JSON.stringify(summary.version), { version: summary.version });
+      add(byPlatform, JSON.stringify([summary.os, summary.arch]), { os: summary.os, arch: summary.arch });
+    }
+    if (page.length < FLEET_PAGE) break;
+    after = page[page.length - 1]!.instanceUid;
+  }
+  return { agents, by_state: byState, by_version: ranked(byVersion), by_platform: ranked(byPlatform) };
 }
 
 export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyRequest): string }): AdminRoute[] {
@@ -83,6 +122,11 @@ export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyR
           next_cursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
         };
       },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/fleet',
+      handler: async () => fleetCounts(store, now(), offlineAfterMs),
     },
     {
       method: 'GET',

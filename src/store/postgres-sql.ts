@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { ServerError } from '../errors';
 import { DEFAULT_DISTRIBUTION } from '../agents/platform';
 import type { AgentDescriptionRecord, AgentRecord, AgentState, AttributeValue } from '../agents/records';
-import type { AgentFilter } from './types';
+import { containsPattern, type AgentFilter } from './types';
 
 /** Pushes a parameter and returns its placeholder. */
 function parameter(params: unknown[], value: unknown): string {
@@ -46,6 +46,11 @@ export function filterSql(filter: AgentFilter, onlineSinceMs: number, params: un
   }
   if (filter.attribute !== undefined) {
     clauses.push(`${attributeSql(filter.attribute.key, params)} = ${parameter(params, filter.attribute.value)}`);
+  }
+  if (filter.search !== undefined) {
+    const pattern = parameter(params, containsPattern(filter.search));
+    const hostName = attributeSql('host.name', params);
+    clauses.push(`(instance_uid LIKE ${pattern} ESCAPE '\\' OR lower(${hostName}) LIKE ${pattern} ESCAPE '\\')`);
   }
   return clauses;
 }

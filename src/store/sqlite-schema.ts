@@ -4,7 +4,7 @@ import { DEFAULT_DISTRIBUTION } from '../agents/platform';
 import type { AgentRecord, AgentState } from '../agents/records';
 import { ServerError } from '../errors';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
-import type { AgentFilter } from './types';
+import { containsPattern, type AgentFilter } from './types';
 
 export const SCHEMA_VERSION = 5;
 
@@ -95,6 +95,12 @@ export function filterSql(filter: AgentFilter, onlineSinceMs: number, params: un
   if (filter.attribute !== undefined) {
     clauses.push(`CAST(${attributeSql(filter.attribute.key, params)} AS TEXT) = ?`);
     params.push(filter.attribute.value);
+  }
+  if (filter.search !== undefined) {
+    const pattern = containsPattern(filter.search);
+    params.push(pattern);
+    clauses.push(`(instance_uid LIKE ? ESCAPE '\\' OR lower(CAST(${attributeSql('host.name', params)} AS TEXT)) LIKE ? ESCAPE '\\')`);
+    params.push(pattern);
   }
   return clauses;
 }

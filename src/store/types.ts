@@ -16,6 +16,13 @@ export interface AgentFilter {
   arch?: string[];
   /** An attribute (identifying or not) whose value as text equals `value`. */
   attribute?: { key: string; value: string };
+  /** Text found in the instance uid or in host.name, case-insensitive (the console's search box). */
+  search?: string;
+}
+
+/** `text` as a LIKE pattern matching it anywhere; `\` escapes the wildcards it contains. */
+export function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
 }
 
 export interface AgentQuery {

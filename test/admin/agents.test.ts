@@ -70,11 +70,37 @@ t.test('pagination and filters over 3000 agents', async (t) => {
     ['&status=offline', expect((index) => index % 11 !== 0 && index % 7 === 0)],
     ['&status=online', expect((index) => index % 11 !== 0 && index % 7 !== 0)],
     ['&status=online&version=0.110.0', expect((index) => index % 11 !== 0 && index % 7 !== 0 && index % 2 === 0)],
+    // host-42 and host-420 to host-429; the search box of the console.
+    ['&search=HOST-42', 11],
+    [`&search=${records[17]!.instanceUid.slice(-6).toUpperCase()}`, 1],
+    ['&search=host-4&os=windows', expect((index) => String(index).startsWith('4') && index % 3 === 0)],
+    // LIKE's wildcards are plain characters here.
+    ['&search=host_42', 0],
+    ['&search=%25', 0],
   ];
   for (const [query, count] of cases) {
     const filtered = await collect(server.url, query, 400);
     t.equal(filtered.uids.length, count, `${query}: ${count}`);
   }
+  const fleet = await call(server.url, 'GET', '/api/v1/fleet');
+  t.equal(fleet.status, 200);
+  t.same(fleet.body.by_state, {
+    online: expect((index) => index % 11 !== 0 && index % 7 !== 0),
+    offline: expect((index) => index % 11 !== 0 && index % 7 === 0),
+    disconnected: expect((index) => index % 11 === 0),
+  }, 'the fleet by state, as the filters count it');
+  t.same(fleet.body.by_version, [
+    { version: '0.110.0', agents: total / 2 },
+    { version: 'v0.111.0', agents: total / 2 },
+  ], 'by version as reported');
+  t.equal(fleet.body.agents, total);
+  const platform = (os: string, arch: string) => fleet.body.by_platform.find((row: { os: string; arch: string }) => row.os === os && row.arch === arch)?.agents;
+  t.equal(platform('windows', 'arm64'), expect((index) => index % 3 === 0 && index % 5 === 0), 'aarch64 counts as arm64');
+  t.equal(platform('linux', 'amd64'), expect((index) => index % 3 !== 0 && index % 5 !== 0));
+  t.equal(fleet.body.by_platform.length, 4);
+  const agentsOf = fleet.body.by_platform.map((row: { agents: number }) => row.agents);
+  t.same(agentsOf, [...agentsOf].sort((left: number, right: number) => right - left), 'largest first');
+
   const first = await call(server.url, 'GET', '/api/v1/agents?limit=2&status=offline');
   t.same(first.body.agents.map((agent: { state: string }) => agent.state), ['offline', 'offline'], 'the state shown agrees with the filter');
 

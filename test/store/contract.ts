@@ -218,10 +218,10 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
       agentRecord(101),
       agentRecord(102, { lastSeenMs: NOW - OFFLINE_AFTER }),
       agentRecord(103, { disconnected: true }),
-      agentRecord(104, { description: describe({ 'service.version': 'v0.111.0', 'service.name': 'otelcol-k8s' }, { 'os.type': 'Windows', 'host.arch': 'x86_64' }) }),
+      agentRecord(104, { description: describe({ 'service.version': 'v0.111.0', 'service.name': 'otelcol-k8s' }, { 'os.type': 'Windows', 'host.arch': 'x86_64', 'host.name': 'Web-01' }) }),
       agentRecord(105, { description: undefined }),
       agentRecord(106, { description: describe({ 'service.version': null, team: 'blue', port: 4317, canary: true }, { 'service.version': '0.112.0', team: 'red', 'host.arch': 'ARM64' }) }),
-      agentRecord(107, { description: describe({}, { team: 'red', labels: { a: 1 } }) }),
+      agentRecord(107, { description: describe({}, { team: 'red', labels: { a: 1 }, 'host.name': 'db_1' }) }),
     ];
     for (const record of records) await store.putAgent(record, record.instanceUid !== uidOf(107));
     const uids = async (filter: Parameters<AgentStore['queryAgents']>[0]['filter'], limit = 100, after?: string) =>
@@ -245,6 +245,11 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     t.same(await uids({ attribute: { key: 'canary', value: '1' } }), [106], 'booleans read as 1 and 0');
     t.same(await uids({ attribute: { key: 'labels', value: '{"a":1}' } }), [107], 'objects read as their JSON');
     t.same(await uids({ attribute: { key: 'absent', value: '' } }), []);
+    t.same(await uids({ search: 'WEB' }), [104], 'search: host.name in any case');
+    t.same(await uids({ search: '00069' }), [105], 'search: part of the instance uid');
+    t.same(await uids({ search: '_' }), [107], 'search: LIKE wildcards are plain characters');
+    t.same(await uids({ search: '%' }), []);
+    t.same(await uids({ search: 'b', state: 'online' }, 1, uidOf(104)), [107], 'search with a filter and a cursor');
     t.same(await uids({ state: 'online', distribution: 'otelcol-contrib' }, 2), [101, 105], 'combined, limited');
     t.same(await uids({ state: 'online', distribution: 'otelcol-contrib' }, 2, uidOf(105)), [106, 107], 'next page');
     await t.rejects(uids({ attribute: { key: 'a"b', value: 'x' } }), { code: 'BAD_REQUEST' }, 'a key with a double quote');
