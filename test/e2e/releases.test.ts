@@ -49,7 +49,9 @@ t.test('following a release feed', async (t) => {
       return answer.body.rejected.length > 0 ? answer.body : undefined;
     }, 20_000, 'the bad signature listed');
     t.match(listing.value.rejected, [{ file_name: 'otelcol-contrib_0.111.0_linux_arm64.tar.gz', reason: /signature/ }]);
-    t.notOk(listing.value.packages.some((entry: { file_name: string }) => entry.file_name === 'otelcol-contrib_0.111.0_linux_arm64.tar.gz'), 'gone from the catalog');
+    const listed = listing.value.packages.map((entry: { file_name: string; offerable: boolean }) => `${entry.file_name} ${entry.offerable}`);
+    t.ok(listed.includes('otelcol-contrib_0.111.0_linux_amd64.tar.gz true'), 'the good file is in the catalog');
+    t.notOk(listed.some((line: string) => line.startsWith('otelcol-contrib_0.111.0_linux_arm64.tar.gz')), 'the badly signed one is gone from it');
     t.match(listing.value.feeds, [{ source: 'releases:github:', delivery: 'cache', last_error: null, last_success_at: String, cached_files: 3 }]);
     t.equal(feed.downloadsOf('otelcol-contrib_0.111.0_linux_amd64.tar.gz').length, 1, 'the upstream served the tarball once');
 
