@@ -13,6 +13,7 @@ import { DOWNLOAD_TOKEN_SECRET, DownloadTokens } from './auth/tokens';
 import type { ServeConfig } from './config';
 import { ServerError, retryAfterWithJitter } from './errors';
 import { Metrics } from './metrics';
+import { CONSOLE_PREFIX, consolePlugin } from './console/plugin';
 import { createPollService } from './opamp/poll';
 import { opampRoute, type OpampRouteOptions } from './opamp/route';
 import type { OfferProvider } from './packages/offer-provider';
@@ -207,6 +208,8 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   const app: FastifyInstance = Fastify(fastifyOptions(config, logger));
   const routes: BuiltApp['routes'] = [];
   app.addHook('onRoute', (route) => {
+    // The console's files are pages, not operations of the API: the README describes them.
+    if (route.url === '/ui' || route.url.startsWith(CONSOLE_PREFIX)) return;
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
   });
   const forgetStaleAgents = async (): Promise<number> => {
@@ -231,6 +234,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   await app.register(adminApi, {
     store, agentKeys, adminKeys, packages, metrics, offlineAfterMs: config.agentOfflineAfter, now, version: serverVersion(), rollouts,
   });
+  if (config.ui) await app.register(consolePlugin, {});
   return { app, store, logger, packages, metrics, agentKeys, routes, forgetStaleAgents, rollouts };
 }
 

@@ -100,6 +100,8 @@ export interface ServeConfig {
   /** Milliseconds. */
   releasesReadTimeout: number;
   releasesParallelDownloads: number;
+  /** Serve the web console at /ui/. */
+  ui: boolean;
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -156,6 +158,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'releasesConnectTimeout', flag: 'releases-connect-timeout', env: 'OPAMP_RELEASES_CONNECT_TIMEOUT', kind: 'duration', default: '10s', help: 'Connect timeout for the release feed (HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured).' },
   { key: 'releasesReadTimeout', flag: 'releases-read-timeout', env: 'OPAMP_RELEASES_READ_TIMEOUT', kind: 'duration', default: '60s', help: 'Longest wait for headers or the next bytes from the release feed; an interrupted download resumes at the next refresh.' },
   { key: 'releasesParallelDownloads', flag: 'releases-parallel-downloads', env: 'OPAMP_RELEASES_PARALLEL_DOWNLOADS', kind: 'count', default: '2', help: 'Release files downloaded at the same time.' },
+  { key: 'ui', flag: 'ui', env: 'OPAMP_UI', kind: 'boolean', default: 'true', help: 'Serve the web console at /ui/ (it calls the admin API with the same keys); false turns it off.' },
 ];
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -1,0 +1,81 @@
+// The overview: the fleet by state, version and platform, the catalog, rollouts in progress and
+// the server's own status, all from the admin API.
+import { html } from 'htm/preact';
+import { api } from '../api';
+import { Badge, Facts, ProgressBar } from '../components';
+import { Freshness, useLive } from '../live';
+import { href } from '../router';
+import { UPGRADE_STATES, type Rollout, type ServerStatus } from '../types';
+
+interface OverviewData {
+  status: ServerStatus;
+  rollouts: Rollout[];
+}
+
+async function loadOverview(): Promise<OverviewData> {
+  const [status, rollouts] = await Promise.all([
+    api<ServerStatus>('GET', 'status', { accept: [503] }),
+    api<{ rollouts: Rollout[] }>('GET', 'v1/rollouts'),
+  ]);
+  return { status, rollouts: rollouts.rollouts };
+}
+
+export function RolloutProgress({ rollout }: { rollout: Rollout }) {
+  return html`<${ProgressBar} label=${`Rollout of ${rollout.version}`} total=${rollout.agents}
+    segments=${UPGRADE_STATES.map((state) => ({ name: state, count: rollout.states[state] }))} />`;
+}
+
+function Rollouts({ rollouts }: { rollouts: Rollout[] }) {
+  const current = rollouts.filter((rollout) => rollout.status !== 'cancelled');
+  return html`<section class="card" aria-labelledby="current-rollouts">
+    <h2 id="current-rollouts">Rollouts running or paused</h2>
+    ${current.length === 0 ? html`<p>None. <a href="#/rollouts/new">Start a rollout</a>.</p>` : null}
+    ${current.map((rollout) => html`<div class="card" data-rollout=${rollout.id}>
+      <p><a href=${href(['rollouts', rollout.id])}>Rollout of ${rollout.version}</a> <${Badge} state=${rollout.status} />
+        ${rollout.reason ? html` <span>${rollout.reason}</span>` : null}</p>
+      <${RolloutProgress} rollout=${rollout} />
+    </div>`)}
+  </section>`;
+}
+
+function Server({ status }: { status: ServerStatus }) {
+  return html`<section class="card" aria-labelledby="server-title">
+    <h2 id="server-title">Server</h2>
+    <${Facts} rows=${[
+      ['Status', html`<${Badge} state=${status.status} />`],
+      ['Version', status.version.number],
+      ['Store', html`<${Badge} state=${status.store.status} />${status.store.error ? ` ${status.store.error}` : ''}`],
+      ['Trusted root', status.trusted_root?.source ?? 'no catalog'],
+      ['Agent auth', status.agent_auth],
+      ['Admin auth', status.admin_auth],
+      ['Release feed', status.release_feed ? html`${status.release_feed.source} <${Badge} state=${status.release_feed.status} />` : 'none'],
+    ]} />
+  </section>`;
+}
+
+function Catalog({ status }: { status: ServerStatus }) {
+  return html`<section class="card" aria-labelledby="catalog-title">
+    <h2 id="catalog-title">Catalog</h2>
+    ${status.catalog.configured
+      ? html`<ul class="counts" data-testid="catalog-counts">
+          <li><${Badge} state="offerable" /> <strong data-count="offerable">${status.catalog.offerable}</strong></li>
+          <li><${Badge} state="rejected" /> <strong data-count="rejected">${status.catalog.rejected}</strong></li>
+        </ul>
+        <p><a href="#/packages">Every package</a></p>`
+      : html`<p>No catalog: the server runs without --packages-dir or --releases.</p>`}
+  </section>`;
+}
+
+export function Overview() {
+  const live = useLive(loadOverview, 'overview');
+  const data = live.data;
+  return html`<section aria-labelledby="overview-title">
+    <h1 id="overview-title">Overview</h1>
+    <${Freshness} live=${live} />
+    ${data ? html`<div class="grid">
+        <${Catalog} status=${data.status} />
+        <${Server} status=${data.status} />
+      </div>
+      <${Rollouts} rollouts=${data.rollouts} />` : null}
+  </section>`;
+}
