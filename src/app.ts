@@ -2,7 +2,8 @@
 // it, then each part (store life, metrics, OpAMP route, downloads, admin API) as a plugin.
 // main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type http from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import pino, { type Logger } from 'pino';
 import { adminApi } from './admin';
@@ -12,6 +13,7 @@ import { AgentKeys } from './auth/agent-keys';
 import { DOWNLOAD_TOKEN_SECRET, DownloadTokens } from './auth/tokens';
 import type { ServeConfig } from './config';
 import { ServerError, retryAfterWithJitter } from './errors';
+import { capConnections, fastifyListenerOptions, serverOptions } from './listener';
 import { Metrics } from './metrics';
 import { CONSOLE_PREFIX, consolePlugin } from './console/plugin';
 import { createPollService } from './opamp/poll';
@@ -23,8 +25,7 @@ import { openRolloutStore, openStore } from './store/open';
 import type { AgentStore } from './store/types';
 import { RolloutService } from './rollouts/service';
 
-/** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
-export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+export { KEEP_ALIVE_TIMEOUT_MS } from './listener';
 
 export interface BuiltApp {
   app: FastifyInstance;
@@ -66,7 +67,7 @@ function bearerToken(header: string | undefined): string | undefined {
  * Fastify's construction options, all in one place (listener, logging, proxy trust, closing).
  * Nothing is wrapped around Fastify's server: every route, POST /v1/opamp included, is a route.
  */
-export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyServerOptions {
+export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyHttpOptions<http.Server> {
   return {
     // pino's Logger is a FastifyBaseLogger; the cast only widens the instance's generic type.
     loggerInstance: logger as FastifyBaseLogger,
@@ -75,7 +76,8 @@ export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyServ
     // No child logger per request: building one costs more than the rest of a poll's logging,
     // and every line the routes write names the agent (or admin key) itself.
     childLoggerFactory: (parent) => parent,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    ...fastifyListenerOptions(config),
+    http: serverOptions(config),
     trustProxy: config.trustProxy,
     // A download's file name may be as long as a file system allows (255 bytes); Fastify's
     // default of 100 would answer 414 for such a package's offered URL.
@@ -206,6 +208,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   logStartupAuth(logger, config, agentKeys, adminKeys);
 
   const app: FastifyInstance = Fastify(fastifyOptions(config, logger));
+  capConnections(app.server, config.maxConnections, logger);
   const routes: BuiltApp['routes'] = [];
   app.addHook('onRoute', (route) => {
     // The console's files are pages, not operations of the API: the README describes them.

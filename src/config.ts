@@ -3,12 +3,13 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import { ConfigError } from './errors';
+import { defaultMaxConnections } from './listener';
 import { parseTrustedProxies, type TrustProxySetting } from './proxy-trust';
 
 type Kind =
   | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
   | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'delivery' | 'sizeOrOff' | 'count'
-  | 'trustProxy';
+  | 'trustProxy' | 'connections';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -102,6 +103,14 @@ export interface ServeConfig {
   releasesParallelDownloads: number;
   /** Serve the web console at /ui/. */
   ui: boolean;
+  /** Milliseconds a client has to send a request's headers. */
+  headersTimeout: number;
+  /** Milliseconds a client has to send a whole request. */
+  requestTimeout: number;
+  /** Milliseconds a connection may pass with no bytes moving either way. */
+  idleTimeout: number;
+  /** Connections held at once; new ones past it are refused. */
+  maxConnections: number;
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -115,6 +124,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'overloadEventLoopDelay', flag: 'overload-event-loop-delay', env: 'OPAMP_OVERLOAD_EVENT_LOOP_DELAY', kind: 'durationOrOff', default: '1s', help: 'Event-loop delay past which polls get 503 with Retry-After, or off.' },
   { key: 'overloadHeapUsed', flag: 'overload-heap-used', env: 'OPAMP_OVERLOAD_HEAP_USED', kind: 'heapLimit', default: 'auto', help: 'Heap use past which polls get 503: a size, auto (90% of the heap limit) or off.' },
   { key: 'overloadStoreLatency', flag: 'overload-store-latency', env: 'OPAMP_OVERLOAD_STORE_LATENCY', kind: 'durationOrOff', default: '2s', help: 'Store round trip (probed every 5 s) past which polls get 503, or off.' },
+  { key: 'headersTimeout', flag: 'headers-timeout', env: 'OPAMP_HEADERS_TIMEOUT', kind: 'duration', default: '10s', help: 'Time a client has to send its request headers; a client trickling them is cut off (408).' },
+  { key: 'requestTimeout', flag: 'request-timeout', env: 'OPAMP_REQUEST_TIMEOUT', kind: 'duration', default: '30s', help: 'Time a client has to send a whole request, body included (at least --headers-timeout).' },
+  { key: 'idleTimeout', flag: 'idle-timeout', env: 'OPAMP_IDLE_TIMEOUT', kind: 'duration', default: '2m', help: 'A connection with no bytes moving either way for this long is closed: a download whose client stopped reading. Keep it above the 65 s keep-alive.' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'OPAMP_MAX_CONNECTIONS', kind: 'connections', default: 'auto', help: 'Connections held at once; past it new connections are refused while open ones are served. auto: the open-file limit less 256.' },
   { key: 'host', flag: 'host', env: 'OPAMP_HOST', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', env: 'OPAMP_PORT', kind: 'port', default: '4320', help: 'TCP port (4320 is the OpAMP default; 0 picks a free one).' },
   { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
@@ -253,6 +266,11 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       const proxies = parseTrustedProxies(raw);
       return typeof proxies === 'string' ? fail(`is not true, false or a list of proxy addresses: it ${proxies}`) : proxies;
     }
+    case 'connections': {
+      if (raw === 'auto') return defaultMaxConnections();
+      const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      return value >= 1 ? value : fail('is not a whole number of at least 1, or auto');
+    }
     case 'agentAuth':
       return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');
     case 'format':
@@ -329,6 +347,10 @@ export function resolveConfig(sources: ConfigSources): ServeConfig {
     result[spec.key] = raw === undefined ? undefined : convert(spec, raw, origin);
   }
   result.signers = fileValues.signers;
+  // Node refuses a header deadline past the request deadline.
+  if ((result.headersTimeout as number) > (result.requestTimeout as number)) {
+    throw new ConfigError(`invalid --headers-timeout: it must not be longer than --request-timeout`);
+  }
   return result as unknown as ServeConfig;
 }
 
