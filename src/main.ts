@@ -1,14 +1,10 @@
 #!/usr/bin/env node
-// Command line: parse arguments, then hand over to the command. Nothing else lives here.
-import { parseArgs } from 'node:util';
+// Command line: pick the command, let it parse its own arguments, report usage errors. Every
+// command answers -h/--help with its usage and exit status 0.
 import { readFileSync } from 'node:fs';
-import { buildApp } from './app';
-import { optionsHelp, resolveConfig, serveFlagNames } from './config';
 import { ServerError } from './errors';
-import { describeStore } from './store/open';
-import { decodeToJson, encodeJson, isMessageName } from './cli/json-form';
-import { runSignatureVerify } from './cli/signature';
-import { runPackagesVerify } from './cli/packages';
+import { UsageError, closestOption, parseCommand } from './cli/arguments';
+import { PACKAGES_VERIFY_USAGE, SERVE_OPTIONS_HELP, SERVE_USAGE, SIGNATURE_VERIFY_USAGE, codecUsage } from './cli/usage';
 
 const printer = {
   out: (line: string) => process.stdout.write(`${line}\n`),
@@ -27,134 +23,107 @@ Commands:
                                       Verify one file offline, like cosign verify-blob.
   packages verify DIR [policy options]
                                       Check every release asset in a directory offline, as serve would.
-  help                                Show this text.
+  help [COMMAND]                      Show this text, or the usage of one command.
 
-Options of serve (flag, environment variable, key of the --config JSON file).
-Precedence: flag, environment, config file, default.
-  --config FILE                  JSON file whose keys are the option names below
-${optionsHelp()}
-`;
+Every command takes -h or --help.
 
-function readStdin(): Buffer {
-  return readFileSync(0);
-}
+${SERVE_OPTIONS_HELP}`;
 
-/**
- * Boolean options may stand alone (`--trust-proxy`), take a value (`--trust-proxy false`,
- * `--trust-proxy=false`, `--trust-proxy 10.0.0.0/8,127.0.0.1`) or be negated (`--no-trust-proxy`); parseArgs knows only the first,
- * so they are rewritten to `--name=value` first.
- */
-function normalizeBooleanFlags(argv: string[], booleans: string[]): string[] {
-  const result: string[] = [];
-  for (let index = 0; index < argv.length; index += 1) {
-    const token = argv[index]!;
-    const name = token.startsWith('--') ? token.slice(2) : '';
-    if (booleans.includes(name)) {
-      const next = argv[index + 1];
-      // serve takes no positional arguments, so a word after the flag is its value (checked later).
-      if (next !== undefined && !next.startsWith('-')) {
-        result.push(`--${name}=${next}`);
-        index += 1;
-      } else {
-        result.push(`--${name}=true`);
-      }
-    } else if (name.startsWith('no-') && booleans.includes(name.slice(3))) {
-      result.push(`--${name.slice(3)}=false`);
-    } else {
-      result.push(token);
-    }
+const COMMANDS = ['serve', 'encode', 'decode', 'signature', 'packages', 'help'];
+
+/** The usage text of a command, or undefined for an unknown one. */
+function usageOf(command: string): string | undefined {
+  switch (command) {
+    case 'serve':
+      return SERVE_USAGE;
+    case 'encode':
+    case 'decode':
+      return codecUsage(command);
+    case 'signature':
+      return SIGNATURE_VERIFY_USAGE;
+    case 'packages':
+      return PACKAGES_VERIFY_USAGE;
+    case 'help':
+      return USAGE;
+    default:
+      return undefined;
   }
-  return result;
 }
 
-async function serve(argv: string[]): Promise<number> {
-  const names = serveFlagNames();
-  const parsed = parseArgs({
-    args: normalizeBooleanFlags(argv, names.booleans),
-    options: {
-      config: { type: 'string' },
-      ...Object.fromEntries([...names.strings, ...names.booleans].map((name) => [name, { type: 'string' as const }])),
-    },
-    allowPositionals: false,
-    strict: true,
-  });
-  const { config: configFile, ...flags } = parsed.values as Record<string, string | boolean | undefined>;
-  const definedFlags = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined)) as Record<
-    string,
-    string | boolean
-  >;
-  const config = resolveConfig({
-    flags: definedFlags,
-    env: process.env,
-    configFile: typeof configFile === 'string' ? configFile : process.env.OPAMP_CONFIG,
-  });
-  const { app, logger } = await buildApp(config);
-  const address = await app.listen({ host: config.host, port: config.port });
-  logger.info({ address, store: describeStore(config) }, `opamp-package-server listening on ${address}/v1/opamp`);
+function unknownCommand(command: string): UsageError {
+  const suggestion = closestOption(command, COMMANDS);
+  const hint = suggestion === undefined ? '' : `; did you mean ${suggestion}?`;
+  return new UsageError(`unknown command "${command}"${hint} (opamp-package-server --help lists them)`);
+}
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping: finishing requests in flight and flushing the store');
-    app.close().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  return new Promise<number>(() => undefined);
+async function codec(command: 'encode' | 'decode', argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(`opamp-package-server ${command}`, argv, {}, { allowPositionals: true });
+  if (values.help) {
+    printer.out(codecUsage(command));
+    return 0;
+  }
+  const name = positionals[0];
+  // Loaded only past --help, like every command's own code: usage needs none of it.
+  const { decodeToJson, encodeJson, isMessageName } = await import('./cli/json-form');
+  if (!isMessageName(name) || positionals.length !== 1) {
+    printer.err(codecUsage(command));
+    return 2;
+  }
+  if (command === 'encode') {
+    process.stdout.write(encodeJson(name, readFileSync(0).toString('utf8')));
+  } else {
+    let bytes = readFileSync(0);
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = (await import('node:zlib')).gunzipSync(bytes);
+    process.stdout.write(`${decodeToJson(name, bytes)}\n`);
+  }
+  return 0;
+}
+
+/** `signature verify ...` and `packages verify ...`: one subcommand each. */
+async function verifyCommand(command: 'signature' | 'packages', argv: string[]): Promise<number> {
+  const usage = usageOf(command)!;
+  const [subcommand, ...rest] = argv;
+  if (subcommand === '--help' || subcommand === '-h' || subcommand === 'help') {
+    printer.out(usage);
+    return 0;
+  }
+  if (subcommand !== 'verify') {
+    printer.err(subcommand === undefined ? `error: ${command} needs a subcommand` : `error: unknown subcommand "${subcommand}"`);
+    printer.err(usage);
+    return 2;
+  }
+  if (command === 'signature') return (await import('./cli/signature')).runSignatureVerify(rest, printer);
+  return (await import('./cli/packages')).runPackagesVerify(rest, printer);
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve(rest);
+      return (await import('./cli/serve')).runServe(rest, (text) => process.stdout.write(text));
     case 'encode':
-    case 'decode': {
-      const name = rest[0];
-      if (!isMessageName(name) || rest.length !== 1) {
-        process.stderr.write(`usage: opamp-package-server ${command} agent-to-server|server-to-agent\n`);
-        return 2;
-      }
-      if (command === 'encode') {
-        process.stdout.write(encodeJson(name, readStdin().toString('utf8')));
-      } else {
-        let bytes = readStdin();
-        if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = (await import('node:zlib')).gunzipSync(bytes);
-        process.stdout.write(`${decodeToJson(name, bytes)}\n`);
-      }
-      return 0;
-    }
+    case 'decode':
+      return codec(command, rest);
     case 'signature':
-      if (rest[0] !== 'verify') {
-        process.stderr.write('usage: opamp-package-server signature verify FILE (--bundle B | --certificate PEM --signature SIG)\n');
-        return 2;
-      }
-      return runSignatureVerify(rest.slice(1), printer);
     case 'packages':
-      if (rest[0] !== 'verify') {
-        process.stderr.write('usage: opamp-package-server packages verify DIR [policy options]\n');
-        return 2;
-      }
-      return runPackagesVerify(rest.slice(1), printer);
+      return verifyCommand(command, rest);
     case undefined:
+      process.stderr.write(USAGE);
+      return 2;
     case 'help':
     case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
+    case '-h': {
+      const topic = rest[0];
+      const text = topic === undefined ? USAGE : usageOf(topic);
+      if (text === undefined) throw unknownCommand(topic!);
+      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      return 0;
+    }
     default:
-      process.stderr.write(`unknown command "${command}"; run opamp-package-server --help\n`);
-      return 2;
+      if (command.startsWith('-')) {
+        throw new UsageError(`${command} comes after a command (opamp-package-server --help lists them)`);
+      }
+      throw unknownCommand(command);
   }
 }
 
@@ -163,10 +132,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const text = error instanceof ServerError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-      ? (error as Error).message
-      : `error: ${error instanceof Error ? error.message : String(error)}`;
+    // A usage or configuration mistake is one line naming it; anything else says it is an error.
+    const mistake = error instanceof UsageError || error instanceof ServerError;
+    const text = mistake ? (error as Error).message : `error: ${error instanceof Error ? error.message : String(error)}`;
     process.stderr.write(`opamp-package-server: ${text}\n`);
-    process.exitCode = error instanceof ServerError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    process.exitCode = mistake ? 2 : 1;
   },
 );

@@ -3,23 +3,16 @@
 // operator sees what would be offered and why anything would not be, before it reaches an agent.
 
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createDirectorySource } from '../../plugins/directory';
 import { ingestFile, type CatalogEntry } from '../packages/catalog';
 import { makeVerify } from '../packages/setup';
 import type { SourceFile } from '../packages/source';
 import { describePolicy } from '../signing/policy';
+import { parseCommand } from './arguments';
+import { PACKAGES_VERIFY_USAGE } from './usage';
 import { POLICY_OPTIONS, policyAndTrust } from './policy-options';
 import type { CommandOutput } from './signature';
 
-export const PACKAGES_VERIFY_USAGE = [
-  'usage: opamp-package-server packages verify DIR',
-  '         [--trusted-root trusted_root.json]',
-  '         [--signer-issuer ISSUER]',
-  '         [--signer-identity IDENTITY | --signer-identity-regexp REGEXP]',
-  '         [--signer-repository OWNER/NAME]   (an empty value skips the repository check)',
-  '         [--allow-unsigned] [--signature-format cosign|bundle]',
-].join('\n');
 
 const EXIT_VERIFIED = 0;
 const EXIT_REJECTED = 1;
@@ -35,17 +28,16 @@ const WEAKER_CHECK_NOTE = 'weaker check: cosign certificate+signature, no transp
 export async function runPackagesVerify(argv: string[], output: CommandOutput): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
+    parsed = parseCommand(
+      'opamp-package-server packages verify',
+      argv,
+      {
         ...POLICY_OPTIONS,
         'allow-unsigned': { type: 'boolean' },
         'signature-format': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
-    });
+      { allowPositionals: true },
+    );
   } catch (error) {
     return usageError(output, error instanceof Error ? error.message : String(error));
   }

@@ -2,8 +2,9 @@
 // offering it, in the spirit of `cosign verify-blob`, so operators can test a release and a
 // policy without starting the server.
 
-import { parseArgs } from 'node:util';
 import { describePolicy } from '../signing/policy';
+import { parseCommand } from './arguments';
+import { SIGNATURE_VERIFY_USAGE } from './usage';
 import { POLICY_OPTIONS, policyAndTrust } from './policy-options';
 import { verifyArtifact } from '../signing/verifier';
 
@@ -12,14 +13,6 @@ export interface CommandOutput {
   err: (line: string) => void;
 }
 
-export const SIGNATURE_VERIFY_USAGE = [
-  'usage: opamp-package-server signature verify FILE',
-  '         (--bundle FILE.sigstore.json | --certificate FILE.pem --signature FILE.sig)',
-  '         [--trusted-root trusted_root.json]',
-  '         [--signer-issuer ISSUER]',
-  '         [--signer-identity IDENTITY | --signer-identity-regexp REGEXP]',
-  '         [--signer-repository OWNER/NAME]   (an empty value skips the repository check)',
-].join('\n');
 
 const EXIT_VERIFIED = 0;
 const EXIT_REJECTED = 1;
@@ -32,18 +25,17 @@ const EXIT_USAGE = 2;
 export async function runSignatureVerify(argv: string[], output: CommandOutput): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
+    parsed = parseCommand(
+      'opamp-package-server signature verify',
+      argv,
+      {
         bundle: { type: 'string' },
         certificate: { type: 'string' },
         signature: { type: 'string' },
         ...POLICY_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
       },
-    });
+      { allowPositionals: true },
+    );
   } catch (error) {
     return usageError(output, error instanceof Error ? error.message : String(error));
   }
