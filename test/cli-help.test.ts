@@ -1,7 +1,7 @@
 // The command line's help and its answers to mistakes, as an operator meets them: every command
 // takes -h/--help, and a mistyped option or command is named with the closest known one.
 import t from 'tap';
-import { runCli } from './helpers/cli';
+import { runCliAsync } from './helpers/cli';
 
 t.test('every command answers -h and --help with its usage and exit status 0', async (t) => {
   const commands: Array<[string[], RegExp]> = [
@@ -14,19 +14,23 @@ t.test('every command answers -h and --help with its usage and exit status 0', a
     [['packages'], /^usage: opamp-package-server packages verify DIR/],
     [['packages', 'verify'], /^usage: opamp-package-server packages verify DIR/],
   ];
-  // Both spellings for serve; the others alternate, to keep the number of processes down.
-  for (const [index, [command, usage]] of commands.entries()) {
-    for (const flag of command[0] === 'serve' ? ['--help', '-h'] : [index % 2 === 0 ? '--help' : '-h']) {
-      const result = runCli([...command, flag]);
-      const shown = [...command, flag].join(' ');
-      t.equal(result.status, 0, `${shown}: exit status 0`);
-      t.match(result.stdout.toString(), usage, `${shown}: its usage on stdout`);
-      t.equal(result.stderr, '', `${shown}: nothing on stderr`);
-    }
+  // Both spellings for serve; the others alternate. All at once: each is a process of its own.
+  const runs = commands.flatMap(([command, usage], index) =>
+    (command[0] === 'serve' ? ['--help', '-h'] : [index % 2 === 0 ? '--help' : '-h']).map((flag) => ({
+      shown: [...command, flag].join(' '),
+      usage,
+      answer: runCliAsync([...command, flag]),
+    })),
+  );
+  for (const { shown, usage, answer } of runs) {
+    const result = await answer;
+    t.equal(result.status, 0, `${shown}: exit status 0`);
+    t.match(result.stdout, usage, `${shown}: its usage on stdout`);
+    t.equal(result.stderr, '', `${shown}: nothing on stderr`);
   }
-  const help = runCli(['help', 'serve']);
+  const help = await runCliAsync(['help', 'serve']);
   t.equal(help.status, 0);
-  t.match(help.stdout.toString(), /^Usage: opamp-package-server serve/, 'help COMMAND shows that command\'s usage');
+  t.match(help.stdout, /^Usage: opamp-package-server serve/, 'help COMMAND shows that command\'s usage');
 });
 
 t.test('an unknown option or command names the closest known one', async (t) => {
@@ -40,8 +44,9 @@ t.test('an unknown option or command names the closest known one', async (t) => 
     [['packages', 'verify', '/tmp', '--trusted-rot', 'r.json'], 'unknown option --trusted-rot; did you mean --trusted-root?'],
     [['srve'], 'unknown command "srve"; did you mean serve?'],
   ];
-  for (const [args, message] of cases) {
-    const result = runCli(args);
+  const answers = cases.map(([args]) => runCliAsync(args));
+  for (const [index, [args, message]] of cases.entries()) {
+    const result = await answers[index]!;
     t.equal(result.status, 2, `${args.join(' ')}: exit status 2`);
     t.match(result.stderr, message, `${args.join(' ')}: names it`);
   }

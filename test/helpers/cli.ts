@@ -13,6 +13,19 @@ export function runCli(args: string[], input?: Buffer | string, env: NodeJS.Proc
   return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
 }
 
+/** runCli without blocking: several commands can run at once. */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
