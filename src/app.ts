@@ -78,6 +78,9 @@ export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyHttp
     childLoggerFactory: (parent) => parent,
     ...fastifyListenerOptions(config),
     http: serverOptions(config),
+    // Named in error answers and in the log lines that hold their details; the run's own tag
+    // keeps ids of one run apart from the last.
+    genReqId: requestIds(),
     trustProxy: config.trustProxy,
     // A download's file name may be as long as a file system allows (255 bytes); Fastify's
     // default of 100 would answer 414 for such a package's offered URL.
@@ -85,6 +88,16 @@ export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyHttp
     // The OpAMP route answers its own 503 while stopping, as a ServerToAgent with Retry-After.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+  };
+}
+
+/** Request ids: a tag of this run, then a counter (cheap enough for every poll). */
+function requestIds(): () => string {
+  const run = randomBytes(3).toString('hex');
+  let count = 0;
+  return () => {
+    count += 1;
+    return `${run}-${count.toString(36)}`;
   };
 }
 

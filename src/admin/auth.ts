@@ -1,6 +1,6 @@
 // Who may call the admin API: holders of a key from --admin-keys-file, or, while no admin key
 // exists, local callers only. Agent keys are a separate ring and are never consulted here.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KeyRing, WatchedKeyFile, presentedKey } from '../auth/keys';
 import { ServerError } from '../errors';
@@ -46,14 +46,13 @@ export function isLocalRequest(request: FastifyRequest): boolean {
 }
 
 /** The caller's name (a key name or `loopback`); throws 401 or 403 otherwise. */
-export function authorizeAdmin(keys: AdminKeys, request: FastifyRequest, reply: FastifyReply): string {
+export function authorizeAdmin(keys: AdminKeys, request: FastifyRequest): string {
   if (keys.size === 0) {
     if (isLocalRequest(request)) return LOOPBACK_CALLER;
     throw new ServerError('FORBIDDEN', 'no admin key is configured, so the admin API answers only on loopback');
   }
   const name = keys.identify(request.headers.authorization);
   if (name === undefined) {
-    reply.header('www-authenticate', 'ApiKey, Bearer');
     throw new ServerError('UNAUTHORIZED', 'a valid admin key is required: send Authorization: ApiKey <key> or Bearer <key>');
   }
   return name;

@@ -1,8 +1,7 @@
 // The admin API under /api/v1, plus /api/status and /metrics. Every route takes its schemas
 // from openapi/admin.yaml; every call is logged with the name of the key that made it.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ServerError, asServerError, type ErrorCode } from '../errors';
-import { isStoreUnavailable } from '../store/failure';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { jsonErrorHandler } from '../json-errors';
 import { authorizeAdmin } from './auth';
 import { fastifyPath, loadAdminDocument } from './openapi';
 import { fleetRoutes } from './routes';
@@ -10,34 +9,19 @@ import { rolloutRoutes } from './rollout-routes';
 import { feedStatus, packageRoutes } from './package-routes';
 import type { AdminOptions, AdminRoute } from './types';
 
-/** Fastify's own request errors (validation, bad JSON, media type) in the table's codes. */
-function adminFailure(error: FastifyError | ServerError | Error): ServerError {
-  if (error instanceof ServerError) return error;
-  // The database is down or overwhelmed: a caller may retry, as an agent is told to.
-  if (isStoreUnavailable(error)) {
-    return new ServerError('STORE_FAILURE', `the store failed: ${error.message}`, { retryAfterSeconds: 30, cause: error });
-  }
-  const fastifyError = error as FastifyError;
-  const byStatus: Record<number, ErrorCode> = { 400: 'BAD_REQUEST', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
-  const code = fastifyError.validation ? 'BAD_REQUEST' : byStatus[fastifyError.statusCode ?? 0];
-  return code ? new ServerError(code, error.message) : asServerError(error);
-}
-
-function sendFailure(error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const failure = adminFailure(error);
-  if (failure.httpStatus >= 500) request.log.error({ err: error }, 'admin request failed');
-  if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
-  return reply.code(failure.httpStatus).send({ code: failure.code, error: failure.message });
-}
+/** Admin keys go in either scheme; a 401 says so. */
+const sendFailure = jsonErrorHandler('ApiKey, Bearer');
 
 /** What /api/status reports; 503 when the store does not answer. */
-async function status(options: AdminOptions) {
+async function status(options: AdminOptions, request: FastifyRequest) {
   let agents: number | null = null;
   let storeError: string | null = null;
   try {
     agents = await options.store.countAgents();
   } catch (error) {
-    storeError = (error as Error).message;
+    // Anyone may read the status: the exception's text goes to the log, under the request id.
+    request.log.error({ err: error, requestId: request.id }, 'the store did not answer /api/status');
+    storeError = `the store did not answer (request ${request.id})`;
   }
   const entries = options.packages?.catalog.list() ?? [];
   const offerable = entries.filter((entry) => entry.offerable).length;
@@ -80,8 +64,8 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
     route(scope, {
       method: 'GET',
       path: '/api/status',
-      handler: async (_request, reply) => {
-        const body = await status(options);
+      handler: async (request, reply) => {
+        const body = await status(options, request);
         return reply.code(body.status === 'HEALTHY' ? 200 : 503).send(body);
       },
     });
@@ -95,8 +79,8 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
   await app.register(async (scope) => {
     const callers = new WeakMap<FastifyRequest, string>();
     scope.setErrorHandler(sendFailure);
-    scope.addHook('onRequest', async (request, reply) => {
-      callers.set(request, authorizeAdmin(options.adminKeys, request, reply));
+    scope.addHook('onRequest', async (request) => {
+      callers.set(request, authorizeAdmin(options.adminKeys, request));
     });
     scope.addHook('onResponse', async (request, reply) => {
       request.log.info(

@@ -2,7 +2,7 @@
 // store knows of the agent, let the rollouts decide, apply the protocol rules (protocol.ts), and
 // write down what changed. No HTTP here: route.ts moves the bytes.
 import type { Logger } from 'pino';
-import { ServerError } from '../errors';
+import { storeFailure } from '../errors';
 import { packageStatusChanges } from '../agents/history';
 import type { OfferProvider } from '../packages/offer-provider';
 import type { Assignment, RolloutService } from '../rollouts/service';
@@ -69,12 +69,8 @@ function withDownloadHeaders(
 const noOffer = (): undefined => undefined;
 
 /** A store that fails mid-poll makes the server unavailable, not broken: agents retry. */
-function storeFailure(error: unknown): never {
-  if (error instanceof ServerError) throw error;
-  throw new ServerError('STORE_FAILURE', `the store failed: ${(error as Error).message}`, {
-    retryAfterSeconds: 30,
-    cause: error,
-  });
+function rethrowAsStoreFailure(error: unknown): never {
+  throw storeFailure(error);
 }
 
 export function createPollService(options: PollServiceOptions): PollService {
@@ -110,7 +106,7 @@ export function createPollService(options: PollServiceOptions): PollService {
     try {
       written = store.putAgent(record, result.durable);
     } catch (error) {
-      storeFailure(error);
+      rethrowAsStoreFailure(error);
     }
     if (!written && !removed && changes.length === 0 && !member) return finish(result);
     return (async () => {
@@ -120,7 +116,7 @@ export function createPollService(options: PollServiceOptions): PollService {
         if (changes.length > 0) await store.addPackageStatusChanges(changes);
         if (member) await rollouts?.record(member, previous, record, result.offerSent);
       } catch (error) {
-        storeFailure(error);
+        rethrowAsStoreFailure(error);
       }
       return finish(result);
     })();
@@ -146,7 +142,7 @@ export function createPollService(options: PollServiceOptions): PollService {
     const decided = rollouts.decide(poll.uid, report?.description ?? stored?.description, offerCapabilities(message));
     // Most polls are decided at once; only a rollout member's needs the store.
     if (!(decided instanceof Promise)) return handle(poll, stored, decided);
-    return decided.catch(storeFailure).then((assignment) => handle(poll, stored, assignment));
+    return decided.catch(rethrowAsStoreFailure).then((assignment) => handle(poll, stored, assignment));
   }
 
   return (message, baseUrl) => {
@@ -157,6 +153,6 @@ export function createPollService(options: PollServiceOptions): PollService {
     // A record the store holds in memory needs no promise: most polls are answered at once.
     const known = store.peekAgent?.(uid);
     if (known !== undefined) return decide(poll, known);
-    return store.getAgent(uid).catch(storeFailure).then((stored) => decide(poll, stored));
+    return store.getAgent(uid).catch(rethrowAsStoreFailure).then((stored) => decide(poll, stored));
   };
 }

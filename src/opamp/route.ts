@@ -6,7 +6,7 @@
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { ServerError, asServerError, retryAfterWithJitter } from '../errors';
+import { ServerError, errorAnswer, retryAfterWithJitter } from '../errors';
 import { acceptsGzip, gunzip, isGzipped, isProtobuf, PROTOBUF } from './body';
 import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServer, type ServerToAgentInit } from './codec';
 import type { PollObserver, PollService } from './poll';
@@ -74,7 +74,7 @@ function validUid(request: FastifyRequest): Uint8Array | undefined {
 }
 
 /** Fastify's own refusals (body parser, content length) in the codes of the error table. */
-function failureOf(error: unknown, maxMessageBytes: number): ServerError {
+function failureOf(error: unknown, maxMessageBytes: number): unknown {
   if (error instanceof ServerError) return error;
   const code = (error as { code?: unknown }).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -83,7 +83,7 @@ function failureOf(error: unknown, maxMessageBytes: number): ServerError {
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return new ServerError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${PROTOBUF}`);
   }
-  return asServerError(error);
+  return error;
 }
 
 async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): Promise<void> {
@@ -112,15 +112,15 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     return reply.send(payload);
   }
 
-  // Every failure of this scope, Fastify's own included, is answered as a ServerToAgent.
+  // Every failure of this scope, Fastify's own included, is answered as a ServerToAgent: the
+  // OpAMP wire format of the error table (errors.ts).
   scope.setErrorHandler((error, request, reply) => {
-    const failure = failureOf(error, maxMessageBytes);
+    const { failure, status, headers } = errorAnswer(failureOf(error, maxMessageBytes), {
+      requestId: request.id, schemes: 'ApiKey, Bearer', log: request.log,
+    });
     const uid = validUid(request);
     observer?.polled(failure.code);
-    const level = failure.httpStatus >= 500 ? 'error' : 'info';
-    request.log[level]({ code: failure.code, instanceUid: uid ? uidToString(uid) : undefined, err: level === 'error' ? error : undefined }, failure.message);
-    if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
-    if (failure.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'ApiKey, Bearer');
+    if (status < 500) request.log.info({ code: failure.code, instanceUid: uid ? uidToString(uid) : undefined }, failure.message);
     const message: ServerToAgentInit = {
       instanceUid: uid,
       errorResponse: {
@@ -131,8 +131,9 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
           : {}),
       },
     };
+    reply.headers(headers);
     // An error answer is small and always sent: the size limit is for what the poll produced.
-    return send(request, reply, failure.httpStatus, encodeServerToAgent(message));
+    return send(request, reply, status, encodeServerToAgent(message));
   });
 
   // The body: bounded as sent (Fastify refuses a larger Content-Length before reading and closes

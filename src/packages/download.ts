@@ -3,7 +3,8 @@
 // reaches the filesystem.
 import fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { ServerError, asServerError } from '../errors';
+import { ServerError } from '../errors';
+import { jsonErrorHandler } from '../json-errors';
 import type { Catalog, CatalogEntry } from './catalog';
 
 export const DOWNLOAD_PREFIX = '/v1/packages';
@@ -49,13 +50,9 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
   app.route<{ Params: { sha256: string; filename: string } }>({
     method: ['GET', 'HEAD'],
     url: `${DOWNLOAD_PREFIX}/:sha256/:filename`,
-    // A refusal from `authorize` (or any failure) answers with the status the error table gives.
-    errorHandler: (error, request, reply) => {
-      const failure = asServerError(error);
-      if (failure.httpStatus >= 500) request.log.error({ err: error }, 'download failed');
-      if (failure.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
-      return reply.code(failure.httpStatus).send({ error: failure.message, code: failure.code });
-    },
+    // A refusal from `authorize` (or any failure) answers with the status the error table gives;
+    // download tokens go only as Bearer.
+    errorHandler: jsonErrorHandler('Bearer'),
     handler: async (request, reply) => {
       const { sha256, filename } = request.params;
       const entry = /^[0-9a-f]{64}$/.test(sha256) ? catalog.find(sha256, filename) : undefined;
@@ -88,7 +85,8 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
         const ifRange = request.headers['if-range'];
         const range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, entry.size) : undefined;
         if (range === 'unsatisfiable') {
-          return reply.code(416).header('content-range', `bytes */${entry.size}`).send();
+          reply.header('content-range', `bytes */${entry.size}`);
+          throw new ServerError('RANGE_NOT_SATISFIABLE', `the range is outside the file of ${entry.size} bytes`);
         }
         const start = range?.start ?? 0;
         const end = range?.end ?? entry.size - 1;

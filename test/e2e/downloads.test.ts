@@ -71,6 +71,7 @@ t.test('downloads', async (t) => {
     const beyond = await fetch(url, { headers: { range: `bytes=${size}-` } });
     t.equal(beyond.status, 416);
     t.equal(beyond.headers.get('content-range'), `bytes */${size}`);
+    t.equal(((await beyond.json()) as { code: string }).code, 'RANGE_NOT_SATISFIABLE', 'the error table\'s code, in JSON like every download error');
   });
 
   t.test('If-None-Match with the ETag: 304', async (t) => {
