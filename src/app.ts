@@ -21,7 +21,7 @@ import { opampRoute, type OpampRouteOptions } from './opamp/route';
 import type { OfferProvider } from './packages/offer-provider';
 import { downloadRoute } from './packages/download';
 import { createPackageServices, type PackageServices } from './packages/setup';
-import { openRolloutStore, openStore } from './store/open';
+import { openStore } from './store/open';
 import type { AgentStore } from './store/types';
 import { RolloutService } from './rollouts/service';
 
@@ -116,7 +116,8 @@ async function openServices(config: ServeConfig, logger: Logger, options: BuildO
   // Policy and trusted root are checked before anything opens, so a bad option fails fast.
   const packages = await createPackageServices(config, logger);
   const metrics = new Metrics();
-  const store = metrics.instrumentStore(await openStore(config, logger));
+  const opened = await openStore(config, logger);
+  const store = metrics.instrumentStore(opened.agents);
   const agentKeys = await AgentKeys.open({
     store, logger, file: config.agentKeysFile, mode: config.agentAuth, fileIntervalMs: options.keyFileIntervalMs,
   });
@@ -124,7 +125,7 @@ async function openServices(config: ServeConfig, logger: Logger, options: BuildO
   const secret = await store.getOrCreateSecret(DOWNLOAD_TOKEN_SECRET, () => randomBytes(32));
   const tokens = new DownloadTokens({ secret, lifetimeMs: config.downloadTokenLifetime, now });
   const rollouts = new RolloutService({
-    store: openRolloutStore(store), agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
+    store: opened.rollouts, agents: store, offers: packages?.offers, now, stuckAfterMs: config.stuckAfter,
     refreshMs: options.rolloutRefreshMs ?? 1000, logger,
   });
   return { store, packages, metrics, agentKeys, adminKeys, tokens, rollouts };

@@ -9,15 +9,9 @@ import type { FeedState } from '../plugins/releases';
 import type { Catalog } from './packages/catalog';
 import { DOWNLOAD_PREFIX } from './packages/download';
 import type { AgentStore } from './store/types';
+import { TimedAgentStore } from './store/timed';
 
 const DOWNLOAD_ROUTE = `${DOWNLOAD_PREFIX}/:sha256/:filename`;
-
-/** Every operation of the store contract, each timed under its own name. */
-const STORE_OPERATIONS = [
-  'getAgent', 'putAgent', 'deleteAgent', 'countAgents', 'listAgents', 'queryAgents', 'countAgentsByStateAndVersion',
-  'forgetAgentsUnseenSince', 'addPackageStatusChanges', 'listPackageStatusChanges', 'getOrCreateSecret', 'listAgentKeys',
-  'addAgentKey', 'deleteAgentKey', 'flush', 'close',
-] as const satisfies ReadonlyArray<keyof AgentStore>;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -79,29 +73,9 @@ export class Metrics {
     };
   }
 
-  /** The store with every call of the AgentStore contract timed. */
+  /** The store with every call of the AgentStore contract that waits on it timed. */
   instrumentStore(store: AgentStore): AgentStore {
-    // Inherits from the store, so instanceof and its other members still work; only the
-    // contract's methods are replaced, each once, with a timed one (a Proxy would intercept
-    // every property read on the poll path).
-    const instrumented = Object.create(store) as AgentStore;
-    const target = instrumented as unknown as Record<string, unknown>;
-    for (const name of STORE_OPERATIONS) {
-      const method = store[name] as (...args: unknown[]) => Promise<unknown> | void;
-      const child = this.storeSeconds.child(name);
-      target[name] = (...args: unknown[]): Promise<unknown> | void => {
-        // A batched write only joins the next batch and waits on nothing; timing it would fill
-        // the histogram with zeros and hide the writes that do wait.
-        if (name === 'putAgent' && args[1] === false) return method.apply(store, args);
-        const started = performance.now();
-        const result = method.apply(store, args);
-        const stop = (): void => child.observe((performance.now() - started) / 1000);
-        if (result === undefined) stop();
-        else result.then(stop, stop);
-        return result;
-      };
-    }
-    return instrumented;
+    return new TimedAgentStore(store, (operation) => this.storeSeconds.child(operation));
   }
 
   /** Agents by state and version, read from the store at each scrape. */

@@ -3,10 +3,8 @@
 import type { Logger } from 'pino';
 import type { ServeConfig } from '../config';
 import { PostgresStore, redactUrl } from './postgres';
-import { PostgresRolloutStore } from './postgres-rollouts';
 import type { RolloutStore } from './rollouts';
 import { SqliteStore } from './sqlite';
-import { SqliteRolloutStore } from './sqlite-rollouts';
 import type { AgentStore } from './types';
 
 export function isPostgresUrl(text: string): boolean {
@@ -18,23 +16,24 @@ export function describeStore(config: Pick<ServeConfig, 'store' | 'dataDir'>): s
   return isPostgresUrl(config.store) ? redactUrl(config.store) : `sqlite in ${config.dataDir}`;
 }
 
+/** What openStore opened: the agent store and the rollout store on its database (file or pool). */
+export interface OpenedStores {
+  kind: 'sqlite' | 'postgres';
+  agents: AgentStore;
+  /** Shares the agent store's database and lives as long as it: closing `agents` closes both. */
+  rollouts: RolloutStore;
+}
+
 export async function openStore(
   config: Pick<ServeConfig, 'store' | 'dataDir' | 'writeBatchMs'>,
   logger: Logger,
-): Promise<AgentStore> {
+): Promise<OpenedStores> {
   const onError = (error: unknown): void => logger.error({ err: error }, 'batched store write failed; will retry');
   if (isPostgresUrl(config.store)) {
     const store = await PostgresStore.open({ url: config.store, writeBatchMs: config.writeBatchMs, onError });
     logger.info({ store: redactUrl(config.store) }, 'store: PostgreSQL');
-    return store;
+    return { kind: 'postgres', agents: store, rollouts: store.rolloutStore() };
   }
-  return new SqliteStore({ dataDir: config.dataDir, writeBatchMs: config.writeBatchMs, onError });
-}
-
-/** The rollout store on the agent store's own database (file or pool), so both share one truth. */
-export function openRolloutStore(store: AgentStore): RolloutStore {
-  // instanceof sees through the metrics proxy, which forwards prototype lookups to the store.
-  if (store instanceof PostgresStore) return new PostgresRolloutStore(store.handle);
-  if (store instanceof SqliteStore) return new SqliteRolloutStore(store.handle);
-  throw new Error('the agent store has no rollout store beside it');
+  const store = new SqliteStore({ dataDir: config.dataDir, writeBatchMs: config.writeBatchMs, onError });
+  return { kind: 'sqlite', agents: store, rollouts: store.rolloutStore() };
 }

@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { ServerError } from '../errors';
 import { DEFAULT_DISTRIBUTION } from '../agents/platform';
 import type { AgentDescriptionRecord, AgentRecord, AgentState, AttributeValue } from '../agents/records';
-import { containsPattern, type AgentFilter } from './types';
+import { HISTORY_PER_AGENT, containsPattern, type AgentFilter } from './types';
 
 /** Pushes a parameter and returns its placeholder. */
 function parameter(params: unknown[], value: unknown): string {
@@ -104,9 +104,6 @@ export function attributesColumn(description: AgentDescriptionRecord | undefined
     nonIdentifying: readableObject(description.nonIdentifying),
   });
 }
-
-/** History rows kept per agent, in every history table: enough to follow a few upgrades. */
-export const HISTORY_PER_AGENT = 100;
 
 /**
  * Appends history rows in the given order (unnest WITH ORDINALITY keeps it in the ids, which

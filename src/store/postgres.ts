@@ -18,6 +18,8 @@ import {
 } from './postgres-sql';
 import type { AgentRecord, AgentState, PackageStatusChange } from '../agents/records';
 import type { AgentCount, AgentQuery, AgentStore, StoredAgentKey } from './types';
+import { PostgresRolloutStore } from './postgres-rollouts';
+import type { RolloutStore } from './rollouts';
 
 
 export interface PostgresStoreOptions {
@@ -107,9 +109,14 @@ export class PostgresStore implements AgentStore {
     }
   }
 
-  /** The pool, for the rollout store that shares this database (postgres-rollouts.ts). */
+  /** The pool, for stores of other tables in this database. */
   get handle(): Pool {
     return this.pool;
+  }
+
+  /** The rollout store in this same database, so that agents and rollouts share one truth. */
+  rolloutStore(): RolloutStore {
+    return new PostgresRolloutStore(this.pool);
   }
 
   private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {

@@ -12,9 +12,8 @@ import type {
   UpgradeStateChange,
 } from '../rollouts/types';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
+import { HISTORY_PER_AGENT } from './types';
 
-/** State-change rows kept per agent, like the package status history. */
-const HISTORY_PER_AGENT = 100;
 
 interface RolloutRow {
   id: string;

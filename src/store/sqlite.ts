@@ -12,7 +12,9 @@ import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
 import { prepareAgentStatements, type AgentStatements } from './sqlite-statements';
 import type { AgentRecord, PackageStatusChange } from '../agents/records';
-import type { AgentCount, AgentQuery, AgentStore, StoredAgentKey } from './types';
+import { HISTORY_PER_AGENT, type AgentCount, type AgentQuery, type AgentStore, type StoredAgentKey } from './types';
+import { SqliteRolloutStore } from './sqlite-rollouts';
+import type { RolloutStore } from './rollouts';
 
 /** Parsed records kept in memory: about 1 KB of resident memory each in the bench fleet (110 MB for 100k). */
 const DEFAULT_CACHED_AGENTS = 200_000;
@@ -25,8 +27,6 @@ const DEFAULT_CACHED_AGENTS = 200_000;
 const BATCH_CHUNK_ROWS = 50;
 /** How often the worker copies the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500;
-/** History rows kept per agent: enough to follow a few upgrades, bounded against a flapping agent. */
-const HISTORY_PER_AGENT = 100;
 
 /** Whether `next` differs from `previous` only where a routine poll moves it. */
 function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
@@ -401,9 +401,14 @@ export class SqliteStore implements AgentStore {
     return this.statements.deleteKey.run(name).changes > 0;
   }
 
-  /** The open database, for stores of other tables on the same file (rollouts). */
+  /** The open database, for stores of other tables on the same file. */
   get handle(): Database.Database {
     return this.database;
+  }
+
+  /** The rollout store on this same file, so that agents and rollouts share one truth. */
+  rolloutStore(): RolloutStore {
+    return new SqliteRolloutStore(this.database);
   }
 
   async flush(): Promise<void> {

@@ -50,6 +50,12 @@ export interface StoredAgentKey {
   createdAtMs: number;
 }
 
+/**
+ * History rows kept per agent, in both stores and for both kinds of history (package statuses,
+ * rollout transitions): enough to follow a few upgrades, bounded against a flapping agent.
+ */
+export const HISTORY_PER_AGENT = 100;
+
 export interface AgentStore {
   getAgent(instanceUid: string): Promise<AgentRecord | undefined>;
   /**

@@ -12,7 +12,7 @@ const PROTOBUF = { 'content-type': 'application/x-protobuf' };
 
 t.test('registered under a prefix in a bare Fastify app: inject and a real socket reach it', async (t) => {
   const logger = pino({ level: 'silent' });
-  const store = await openStore({ store: 'sqlite', dataDir: temporaryDirectory(), writeBatchMs: 50 }, logger);
+  const { agents: store } = await openStore({ store: 'sqlite', dataDir: temporaryDirectory(), writeBatchMs: 50 }, logger);
   const app = Fastify();
   t.teardown(async () => {
     await app.close();

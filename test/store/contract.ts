@@ -2,12 +2,14 @@
 // implementation (sqlite.test.ts, postgres.test.ts) so that callers cannot tell them apart.
 import type { Test } from 'tap';
 import type { AgentRecord, PackageStatusChange } from '../../src/agents/records';
+import type { RolloutStore } from '../../src/store/rollouts';
 import type { AgentStore } from '../../src/store/types';
 import { settlesWithin, waitFor } from '../helpers/wait';
 
 /** Where one test's data lives; every store opened from it sees the same agents. */
 export interface Backing {
-  open(options?: { writeBatchMs?: number }): Promise<AgentStore>;
+  /** An agent store on the data, with the rollout store that shares its database. */
+  open(options?: { writeBatchMs?: number }): Promise<AgentStore & { rolloutStore(): RolloutStore }>;
   /** True when several instances share it at once (PostgreSQL). */
   shared: boolean;
   /**

@@ -8,7 +8,6 @@ import t, { type Test } from 'tap';
 import { PostgresStore } from '../../src/store/postgres';
 import { uidToString } from '../../src/opamp/codec';
 import { SqliteStore } from '../../src/store/sqlite';
-import { openRolloutStore } from '../../src/store/open';
 import type { AgentStore } from '../../src/store/types';
 import { makeCollectorTarball } from '../fixtures/tarballs';
 import { startServeProcess } from '../helpers/cli';
@@ -146,7 +145,7 @@ async function releaseDirectory(): Promise<string> {
  * during the burst are admitted late. After the kill every admission answered is kept, the waves'
  * counts match their members, and after the restart no one is offered what it should not get.
  */
-async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () => Promise<AgentStore>): Promise<void> {
+async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () => Promise<SqliteStore | PostgresStore>): Promise<void> {
   const proxy = await startProxy([]);
   t.teardown(() => proxy.close());
   const args = [
@@ -194,7 +193,7 @@ async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () =
 
   const store = await openDirect();
   try {
-    const rollouts = openRolloutStore(store);
+    const rollouts = store.rolloutStore();
     const rollout = await rollouts.getRollout(id);
     t.equal(rollout?.status, 'active', 'the rollout is still active');
     const members = await rollouts.queryMembers(id, { limit: 1000 });

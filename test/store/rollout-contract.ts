@@ -3,7 +3,6 @@
 // races that several instances run into are tested with two stores on one schema.
 import type { Test } from 'tap';
 import type { RolloutMember, RolloutRecord, UpgradeState } from '../../src/rollouts/types';
-import { openRolloutStore } from '../../src/store/open';
 import type { MemberCount, RolloutStore } from '../../src/store/rollouts';
 import type { Backing, BackingFactory } from './contract';
 import { uidOf } from './contract';
@@ -14,7 +13,7 @@ const NOW = 1_700_000_000_000;
 async function opened(t: Test, backing: Backing): Promise<RolloutStore> {
   const agents = await backing.open({ writeBatchMs: 60_000 });
   t.teardown(() => agents.close());
-  return openRolloutStore(agents);
+  return agents.rolloutStore();
 }
 
 /** Two rollout stores on the same data: separate instances where the backing allows it. */
