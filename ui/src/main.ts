@@ -5,7 +5,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { forgetKey, onAuthFailure } from './api';
 import { useRoute, type Route } from './router';
 import { accessAfter, probeAccess, Refused, SignIn, type Access } from './signin';
+import { NewRollout } from './views/new-rollout';
 import { Overview } from './views/overview';
+import { Packages } from './views/packages';
+import { RolloutPage, Rollouts } from './views/rollouts';
 
 const SECTIONS: Array<{ part: string; title: string }> = [
   { part: '', title: 'Overview' },
@@ -19,6 +22,11 @@ function View({ route }: { route: Route }) {
   switch (section) {
     case '':
       return html`<${Overview} />`;
+    case 'packages':
+      return html`<${Packages} />`;
+    case 'rollouts':
+      if (route.parts[1] === 'new') return html`<${NewRollout} />`;
+      return route.parts[1] ? html`<${RolloutPage} id=${route.parts[1]} />` : html`<${Rollouts} />`;
     default:
       return html`<section><h1>Not found</h1><p>No view is called <code>${section}</code>. <a href="#/">Go to the overview</a>.</p></section>`;
   }
