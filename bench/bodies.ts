@@ -121,14 +121,27 @@ export interface BodySet {
 }
 
 /**
+ * A poll as opamp-go (and so the collector's supervisor) sends it once nothing has changed:
+ * uid, sequence number and capabilities, no description, health or statuses.
+ */
+export function heartbeatMessage(agent: number, sequence: number): AgentToServerInit {
+  return {
+    instanceUid: agentUid(agent),
+    sequenceNum: sequence,
+    capabilities: BASE_CAPABILITIES | (acceptsPackages(agent) ? PACKAGE_CAPABILITIES : 0),
+  };
+}
+
+/**
  * Writes `bodies.bin` (the bodies back to back) and `bodies.idx` (one line per body:
  * offset, length, 1 when gzip, agent number), round by round so each agent's sequence rises.
  */
-export function writeBodies(
+function writeMessages(
   directory: string,
   agents: number[],
   sequences: { first: number; last: number },
-  offeredHash: Buffer,
+  message: (agent: number, sequence: number) => AgentToServerInit,
+  gzipped: (agent: number) => boolean,
 ): BodySet {
   fs.mkdirSync(directory, { recursive: true });
   const chunks: Buffer[] = [];
@@ -137,8 +150,8 @@ export function writeBodies(
   let compressed = 0;
   for (let sequence = sequences.first; sequence <= sequences.last; sequence += 1) {
     for (const agent of agents) {
-      let body = Buffer.from(encodeAgentToServer(agentMessage(agent, sequence, offeredHash)));
-      const gzip = usesGzip(agent);
+      let body = Buffer.from(encodeAgentToServer(message(agent, sequence)));
+      const gzip = gzipped(agent);
       if (gzip) {
         body = zlib.gzipSync(body);
         compressed += 1;
@@ -151,6 +164,16 @@ export function writeBodies(
   fs.writeFileSync(path.join(directory, 'bodies.bin'), Buffer.concat(chunks));
   fs.writeFileSync(path.join(directory, 'bodies.idx'), `${lines.join('\n')}\n`);
   return { directory, count: lines.length, agents: agents.length, gzipShare: compressed / lines.length };
+}
+
+/** Full polls (descriptions, statuses) of a mixed fleet; one agent in ten compresses. */
+export function writeBodies(directory: string, agents: number[], sequences: { first: number; last: number }, offeredHash: Buffer): BodySet {
+  return writeMessages(directory, agents, sequences, (agent, sequence) => agentMessage(agent, sequence, offeredHash), usesGzip);
+}
+
+/** Heartbeats only, uncompressed: a settled fleet between changes. */
+export function writeHeartbeats(directory: string, agents: number[], sequences: { first: number; last: number }): BodySet {
+  return writeMessages(directory, agents, sequences, heartbeatMessage, () => false);
 }
 
 export interface LoadedBody {

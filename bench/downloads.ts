@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { makeCollectorTarball } from '../test/fixtures/tarballs';
 import { DISTRIBUTION, OFFERED_VERSION } from './bodies';
+import { SHEDDING_OFF } from './settings';
 import { ServerUnderTest } from './children';
 import { MemorySampler, residentMegabytes } from './proc';
 import type { Settings } from './settings';
@@ -68,7 +69,7 @@ export async function downloads(settings: Settings): Promise<Section> {
   const bare = await ServerUnderTest.start('bare-download', { file: tarball.path });
   const bareResults = await runCases(bare, downloadPath, size, settings).finally(() => bare.stop());
   const ours = await ServerUnderTest.start('ours', {
-    flags: { 'data-dir': path.join(settings.scratch, 'download-data'), 'packages-dir': directory, 'allow-unsigned': true, 'rescan-interval': '1h' },
+    flags: { ...SHEDDING_OFF, 'data-dir': path.join(settings.scratch, 'download-data'), 'packages-dir': directory, 'allow-unsigned': true, 'rescan-interval': '1h' },
   });
   const ourResults = await runCases(ours, downloadPath, size, settings).finally(() => ours.stop());
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { allPackagesHash, packageHash } from '../src/packages/offers';
 import { makeCollectorTarball } from '../test/fixtures/tarballs';
 import { acceptsPackages, DISTRIBUTION, OFFERED_VERSION, writeBodies } from './bodies';
+import { SHEDDING_OFF } from './settings';
 import { runOpenLoop, ServerUnderTest } from './children';
 import type { OpenLoopResult } from './open-loop';
 import type { Settings } from './settings';
@@ -36,7 +37,7 @@ export async function offers(settings: Settings): Promise<Section> {
   const run = async (offer: string): Promise<OfferRun> => {
     const dataDirectory = fs.mkdtempSync(path.join(settings.scratch, `offers-${offer}-`));
     const server = await ServerUnderTest.start('ours', {
-      flags: { 'data-dir': dataDirectory, 'packages-dir': packagesDirectory, 'allow-unsigned': true, offer, 'rescan-interval': '1h' },
+      flags: { ...SHEDDING_OFF, 'data-dir': dataDirectory, 'packages-dir': packagesDirectory, 'allow-unsigned': true, offer, 'rescan-interval': '1h' },
       countCrypto: true,
     });
     try {

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
 import { decodeServerToAgent } from '../src/opamp/codec';
 import { readBodies } from './bodies';
+import { BENCH_AUTHORIZATION } from './settings';
 
 export interface OpenLoopOptions {
   url: string;
@@ -91,7 +92,9 @@ async function run(options: OpenLoopOptions): Promise<OpenLoopResult> {
 
     const fire = (index: number, scheduledMs: number): void => {
       const item = bodies[index % bodies.length]!;
-      const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-protobuf', 'content-length': item.body.byteLength };
+      const headers: http.OutgoingHttpHeaders = {
+        'content-type': 'application/x-protobuf', 'content-length': item.body.byteLength, authorization: BENCH_AUTHORIZATION,
+      };
       if (item.gzip) {
         headers['content-encoding'] = 'gzip';
         headers['accept-encoding'] = 'gzip';

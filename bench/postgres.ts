@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { PostgresStore } from '../src/store/postgres';
 import { seededRecord, writeBodies } from './bodies';
+import { SHEDDING_OFF } from './settings';
 import { measureServer, range } from './polls';
 import type { Measured } from './rounds';
 import type { Settings } from './settings';
@@ -45,7 +46,7 @@ async function seed(schemaUrl: string, count: number): Promise<void> {
 export async function postgresRows(settings: Settings, url: string): Promise<Section> {
   const pollBodies = writeBodies(path.join(settings.scratch, 'pg-poll-bodies'), range(settings.agents), { first: 1, last: settings.bodiesPerAgent }, NO_OFFER_HASH);
   const bare = await measureServer('bare-http', {}, pollBodies.directory, settings);
-  const empty = await withSchema(url, (schemaUrl) => measureServer('ours', { flags: { store: schemaUrl } }, pollBodies.directory, settings));
+  const empty = await withSchema(url, (schemaUrl) => measureServer('ours', { flags: { ...SHEDDING_OFF, store: schemaUrl } }, pollBodies.directory, settings));
   const sizes = [settings.fleetSizes[0]!, settings.fleetSizes[settings.fleetSizes.length - 1]!];
   const fleet: Measured[] = [];
   for (const size of sizes) {
@@ -53,7 +54,7 @@ export async function postgresRows(settings: Settings, url: string): Promise<Sec
     const bodies = writeBodies(path.join(settings.scratch, `pg-fleet-bodies-${size}`), active, { first: 2, last: settings.bodiesPerAgent + 1 }, NO_OFFER_HASH);
     fleet.push(await withSchema(url, async (schemaUrl) => {
       await seed(schemaUrl, size);
-      return measureServer('ours', { flags: { store: schemaUrl } }, bodies.directory, settings);
+      return measureServer('ours', { flags: { ...SHEDDING_OFF, store: schemaUrl } }, bodies.directory, settings);
     }));
   }
   const [small, large] = fleet as [Measured, Measured];

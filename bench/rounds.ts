@@ -17,14 +17,22 @@ export interface Measured {
 export interface Contender {
   server: ServerUnderTest;
   bodiesDirectory: string;
+  /** Bodies sent to this server so far; each run goes on from there. */
+  sent?: number;
 }
 
 /** One load run between two readings of the server's own CPU time (user + system, all threads). */
 async function measureOnce(contender: Contender, seconds: number, settings: Settings): Promise<Measured> {
   const { server, bodiesDirectory } = contender;
-  const run = { url: `${server.url}/v1/opamp`, connections: settings.connections, threads: settings.wrkThreads, bodiesDirectory, seconds };
+  const run = {
+    url: `${server.url}/v1/opamp`, connections: settings.connections, threads: settings.wrkThreads, bodiesDirectory, seconds,
+    startAt: contender.sent ?? 0,
+  };
   const before = await server.stats();
   const load = await runWrk(run, settings.scratch);
+  // Requests still in flight when wrk stopped are not counted: the next run sends them again,
+  // which the server takes as retries, rather than skipping a sequence number.
+  contender.sent = (contender.sent ?? 0) + load.requests;
   const after = await server.stats();
   if (load.socketErrors > 0 || load.statusErrors > 0) {
     throw new Error(`${server.kind}: ${load.socketErrors} socket errors and ${load.statusErrors} non-2xx answers`);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { downloads } from './downloads';
 import { offers } from './offers';
-import { fleetScale, openLoop, pollPath } from './polls';
+import { fleetPolls, openLoop } from './polls';
 import { postgresRows, postgresUrl } from './postgres';
 import { coreCount, cpuModel } from './proc';
 import { settingsFrom } from './settings';
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   const sections: Section[] = [];
   let failed = false;
   const part = async (name: string, body: () => Promise<Section>): Promise<void> => {
-    // Matched on the first word, so `--only poll,open` picks "poll path" and "open loop".
+    // Matched on the first word, so `--only fleet,open` picks "fleet polls" and "open loop".
     if (settings.only.length > 0 && !settings.only.includes(name.split(' ')[0]!)) return;
     progress(`${name}…`);
     try {
@@ -46,10 +46,9 @@ async function main(): Promise<number> {
     }
   };
 
-  await part('poll path', () => pollPath(settings));
   let fleetDirectory: string | undefined;
-  await part('fleet scale', async () => {
-    const outcome = await fleetScale(settings);
+  await part('fleet polls', async () => {
+    const outcome = await fleetPolls(settings);
     fleetDirectory = outcome.largestFleetDirectory;
     return outcome.section;
   });

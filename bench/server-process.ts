@@ -2,17 +2,25 @@
 // are its own. `node dist/bench/server-process.js <kind> <json options>`; it answers the parent
 // over IPC: `ready` with its port, `stats` with its CPU time, `stop` to close and exit.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import { buildApp } from '../src/app';
 import { resolveConfig } from '../src/config';
 import { bareDownloadServer, bareFastify, bareHttpServer } from './baselines';
+import { BENCH_AGENT_KEY } from './settings';
 
 export type ServerKind = 'ours' | 'bare-http' | 'bare-fastify' | 'bare-download';
 
 export interface ServerProcessOptions {
-  /** `serve` flags for ours. */
+  /** `serve` flags for ours, on top of its defaults. */
   flags?: Record<string, string | boolean>;
+  /** Turn agent auth on with BENCH_AGENT_KEY, which every load sends. */
+  agentKey?: boolean;
+  /** Another build of the server to run instead of this one (its directory, holding dist/). */
+  build?: string;
   /** The file the bare download server sends. */
   file?: string;
   /** Count hashing and signature calls, to show that none happen at poll time. */
@@ -39,18 +47,34 @@ function countCryptoCalls(): void {
   }
 }
 
+interface ServerModules {
+  buildApp: typeof buildApp;
+  resolveConfig: typeof resolveConfig;
+}
+
+function serverModules(build: string | undefined): ServerModules {
+  if (build === undefined) return { buildApp, resolveConfig };
+  /* eslint-disable @typescript-eslint/no-require-imports -- another build, chosen at run time */
+  return {
+    buildApp: (require(path.join(build, 'dist/src/app.js')) as ServerModules).buildApp,
+    resolveConfig: (require(path.join(build, 'dist/src/config.js')) as ServerModules).resolveConfig,
+  };
+}
+
 async function start(kind: ServerKind, options: ServerProcessOptions): Promise<{ port: number; close(): Promise<void> }> {
   if (kind === 'ours') {
-    const config = resolveConfig({
-      // Rate limits and overload shedding off: the bench measures the poll path, not the shedding.
-      flags: {
-        host: '127.0.0.1', port: '0', 'log-level': 'silent', 'trusted-root-refresh': false,
-        'rate-limit-per-agent': 'off', 'overload-event-loop-delay': 'off', 'overload-heap-used': 'off',
-        'overload-store-latency': 'off', ...options.flags,
-      },
-      env: {},
-    });
-    const { app } = await buildApp(config);
+    const modules = serverModules(options.build);
+    const flags: Record<string, string | boolean> = {
+      // The server's defaults otherwise (rate limits and overload checks on).
+      host: '127.0.0.1', port: '0', 'log-level': 'silent', 'trusted-root-refresh': false, ...options.flags,
+    };
+    if (options.agentKey) {
+      const file = path.join(os.tmpdir(), `opamp-bench-keys-${process.pid}`);
+      fs.writeFileSync(file, `bench:${BENCH_AGENT_KEY}\n`);
+      flags['agent-keys-file'] = file;
+    }
+    const config = modules.resolveConfig({ flags, env: {} });
+    const { app } = await modules.buildApp(config);
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }

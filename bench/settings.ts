@@ -3,6 +3,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/**
+ * Flags of the parts that measure something other than the poll path under a fleet's load
+ * (offers, downloads, PostgreSQL): shedding off, so a burst from few agents is not refused.
+ */
+export const SHEDDING_OFF = {
+  'rate-limit-per-agent': 'off', 'overload-event-loop-delay': 'off', 'overload-heap-used': 'off', 'overload-store-latency': 'off',
+} as const;
+
+/** The agent key of runs with agent auth on; the load generators always send it. */
+export const BENCH_AGENT_KEY = 'bench-agent-key-0123456789abcdef';
+/** What every poll of the load carries, as an agent with a key sends it (ignored where auth is off). */
+export const BENCH_AUTHORIZATION = `Bearer ${BENCH_AGENT_KEY}`;
+
 export interface Settings {
   quick: boolean;
   /** `--only poll,downloads`: run just these parts (names as in the progress lines); empty: all. */
@@ -14,10 +27,11 @@ export interface Settings {
   warmupSeconds: number;
   connections: number;
   wrkThreads: number;
-  /** Simulated agents in the poll-path and fleet runs. */
+  /** Simulated agents of the PostgreSQL rows. */
   agents: number;
   /** Bodies per agent: enough that a run rarely wraps around to sequence 1. */
   bodiesPerAgent: number;
+  /** Fleets whose every agent polls in rotation (plus a 1,000-agent row). */
   fleetSizes: number[];
   openLoopRate: number;
   openLoopSeconds: number;
@@ -42,7 +56,7 @@ export function settingsFrom(argv: string[]): Settings {
     wrkThreads: 1,
     agents: 1000,
     bodiesPerAgent: quick ? 40 : 150,
-    fleetSizes: [1_000, 10_000, 100_000],
+    fleetSizes: [10_000, 30_000, 100_000],
     openLoopRate: 3_300,
     openLoopSeconds: quick ? 5 : 20,
     offersRate: 2_000,

@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { BENCH_AUTHORIZATION } from './settings';
 
 const RESULT_MARK = 'BENCH_JSON ';
 
@@ -19,6 +20,8 @@ end
 function init(args)
   local directory = args[1]
   local threads = tonumber(args[2])
+  local authorization = args[3]
+  local startAt = tonumber(args[4])
   local file = assert(io.open(directory .. "/bodies.bin", "rb"))
   local blob = file:read("*a")
   file:close()
@@ -26,7 +29,7 @@ function init(args)
   for line in io.lines(directory .. "/bodies.idx") do
     local offset, length, gzip, agent = line:match("^(%d+) (%d+) (%d) (%d+)$")
     if tonumber(agent) % threads == thread_id then
-      local headers = { ["Content-Type"] = "application/x-protobuf" }
+      local headers = { ["Content-Type"] = "application/x-protobuf", ["Authorization"] = authorization }
       if gzip == "1" then
         headers["Content-Encoding"] = "gzip"
         headers["Accept-Encoding"] = "gzip"
@@ -35,7 +38,8 @@ function init(args)
       prepared[#prepared + 1] = wrk.format("POST", "/v1/opamp", headers, body)
     end
   end
-  position = 0
+  -- Where the previous run of this load stopped, so each agent's sequence goes on rising.
+  position = startAt % #prepared
 end
 
 function request()
@@ -83,6 +87,8 @@ export interface WrkRun {
   threads: number;
   /** Rotate through the bodies in this directory (written by writeBodies); GET the url when absent. */
   bodiesDirectory?: string;
+  /** Bodies already sent from this directory to this server: the run goes on from there. */
+  startAt?: number;
   headers?: Record<string, string>;
   timeoutSeconds?: number;
 }
@@ -99,7 +105,7 @@ export async function runWrk(run: WrkRun, scratch: string): Promise<WrkResult> {
     ...Object.entries(run.headers ?? {}).flatMap(([name, value]) => ['--header', `${name}: ${value}`]),
     run.url,
   ];
-  if (run.bodiesDirectory) parameters.push('--', run.bodiesDirectory, String(run.threads));
+  if (run.bodiesDirectory) parameters.push('--', run.bodiesDirectory, String(run.threads), BENCH_AUTHORIZATION, String(run.startAt ?? 0));
   const child = spawn('wrk', parameters, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
