@@ -54,7 +54,8 @@ export function RolloutPage({ id }: { id: string }) {
       api<Rollout>('GET', `v1/rollouts/${encodeURIComponent(id)}`),
       api<{ agents: Member[] }>('GET', `v1/rollouts/${encodeURIComponent(id)}/agents${query({ state, limit: 500 })}`),
     ]);
-    return { rollout, members: members.agents };
+    // The state the members were asked for: until the new answer comes, the old one stays shown.
+    return { rollout, members: members.agents, shownState: state };
   }, `${id} ${state}`);
   const act = async (verb: string, question: string) => {
     if (!window.confirm(question)) return;
@@ -98,7 +99,7 @@ export function RolloutPage({ id }: { id: string }) {
         <select id="member-state" value=${state} onChange=${(event: Event) => setState((event.target as HTMLSelectElement).value)}>
           <option value="">any state</option>${UPGRADE_STATES.map((name) => html`<option value=${name}>${name.replace('_', ' ')}</option>`)}
         </select></div>
-      <div class="table-wrap"><table id="members-table"><caption>${live.data!.members.length} agent(s)${state ? ` ${state.replace('_', ' ')}` : ''}</caption>
+      <div class="table-wrap"><table id="members-table"><caption>${live.data!.members.length} agent(s)${live.data!.shownState ? ` ${live.data!.shownState.replace('_', ' ')}` : ''}</caption>
         <thead><tr><th scope="col">Agent</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">From</th><th scope="col">Download</th><th scope="col">Error</th></tr></thead>
         <tbody>${live.data!.members.map((member) => html`<tr>
           <td><a href=${href(['agents', member.instance_uid])}><code>${member.instance_uid}</code></a></td><td>${member.wave + 1}</td>
