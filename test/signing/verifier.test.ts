@@ -7,7 +7,7 @@ import t from 'tap';
 import { createSigstoreWorld, DEFAULT_TEST_IDENTITY, DEFAULT_TEST_ISSUER, DEFAULT_TEST_REPOSITORY, type SignOptions } from '../fixtures/sigstore-world';
 import { loadTrustedRoot } from '../../src/signing/trust';
 import { policyFromOptions, type SignaturePolicy } from '../../src/signing/policy';
-import { verifyArtifact, type SignatureVerdict } from '../../src/signing/verifier';
+import { verifyArtifact, type SignatureCode, type SignatureVerdict } from '../../src/signing/verifier';
 import type { Sidecars } from '../../src/packages/source';
 
 const defaultPolicy = policyFromOptions({});
@@ -68,17 +68,18 @@ t.test('verifier against a mock Sigstore', async (t) => {
     t.notOk(verdict.wireSignatures?.bundle);
   });
 
-  const failures: Array<[string, SignOptions, RegExp, SignaturePolicy?]> = [
-    ['wrong SAN', { identity: 'https://github.com/someone/else/.github/workflows/release.yaml@refs/tags/v1' }, /^wrong identity/],
-    ['wrong issuer', { issuer: 'https://accounts.google.com' }, /^wrong issuer/],
-    ['wrong repository', { repository: 'someone/else' }, /^wrong repository/],
-    ['no repository extension', { repository: null }, /^wrong repository/],
-    ['CA not in the root', { untrustedCa: true }, /^untrusted CA/],
-    ['missing SCT', { withoutSct: true }, /^no SCT/],
+  const failures: Array<[string, SignOptions, RegExp, SignatureCode, SignaturePolicy?]> = [
+    ['wrong SAN', { identity: 'https://github.com/someone/else/.github/workflows/release.yaml@refs/tags/v1' }, /^wrong identity/, 'UNTRUSTED_SIGNER'],
+    ['wrong issuer', { issuer: 'https://accounts.google.com' }, /^wrong issuer/, 'UNTRUSTED_ISSUER'],
+    ['wrong repository', { repository: 'someone/else' }, /^wrong repository/, 'UNTRUSTED_REPOSITORY'],
+    ['no repository extension', { repository: null }, /^wrong repository/, 'UNTRUSTED_REPOSITORY'],
+    ['CA not in the root', { untrustedCa: true }, /^untrusted CA/, 'UNTRUSTED_CA'],
+    ['missing SCT', { withoutSct: true }, /^no SCT/, 'MISSING_SCT'],
     [
       'unanchored-regexp attack',
       { identity: 'https://evil.example/open-telemetry/opentelemetry-collector-releases/.github/workflows/base-release.yaml@refs/tags/v1' },
       /^wrong identity/,
+      'UNTRUSTED_SIGNER',
       policyFromOptions({
         signerIdentityRegexp: 'https://github.com/open-telemetry/opentelemetry-collector-releases/.github/workflows/base-release.yaml@refs/tags/.*',
       }),
@@ -92,12 +93,12 @@ t.test('verifier against a mock Sigstore', async (t) => {
       t.equal(verdict.code, 'SIGNATURE_MISMATCH');
       t.notOk(verdict.wireSignatures);
     });
-    for (const [name, options, reason, policy] of failures) {
+    for (const [name, options, reason, code, policy] of failures) {
       t.test(`${form}: ${name}`, async (t) => {
         const verdict = await check(form, options, policy ?? defaultPolicy);
         t.equal(verdict.verified, false);
         t.match(verdict.reason, reason);
-        t.ok(verdict.code);
+        t.equal(verdict.code, code);
         t.notOk(verdict.wireSignatures);
       });
     }
