@@ -15,6 +15,7 @@ import type { ServeConfig } from './config';
 import { ServerError, retryAfterWithJitter } from './errors';
 import { capConnections, fastifyListenerOptions, serverOptions } from './listener';
 import { Metrics } from './metrics';
+import { httpsOptions, manageTls } from './tls';
 import { CONSOLE_PREFIX, consolePlugin } from './console/plugin';
 import { createPollService } from './opamp/poll';
 import { opampRoute, type OpampRouteOptions } from './opamp/route';
@@ -64,6 +65,17 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
+ * HTTPS when --tls-cert is given, else HTTP, with the listener's limits either way. Fastify's
+ * types tell the two apart by generics; the instance is typed as the HTTP one, whose API the
+ * HTTPS server shares.
+ */
+function listenerProtocol(config: ServeConfig): Pick<FastifyHttpOptions<http.Server>, 'http'> {
+  const tls = httpsOptions(config);
+  if (tls === undefined) return { http: serverOptions(config) };
+  return { https: { ...tls, ...serverOptions(config) } } as unknown as Pick<FastifyHttpOptions<http.Server>, 'http'>;
+}
+
+/**
  * Fastify's construction options, all in one place (listener, logging, proxy trust, closing).
  * Nothing is wrapped around Fastify's server: every route, POST /v1/opamp included, is a route.
  */
@@ -77,7 +89,7 @@ export function fastifyOptions(config: ServeConfig, logger: Logger): FastifyHttp
     // and every line the routes write names the agent (or admin key) itself.
     childLoggerFactory: (parent) => parent,
     ...fastifyListenerOptions(config),
-    http: serverOptions(config),
+    ...listenerProtocol(config),
     // Named in error answers and in the log lines that hold their details; the run's own tag
     // keeps ids of one run apart from the last.
     genReqId: requestIds(),
@@ -217,12 +229,18 @@ function opampOptions(config: ServeConfig, services: Services, logger: Logger, o
 export async function buildApp(config: ServeConfig, options: BuildOptions = {}): Promise<BuiltApp> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const now = options.now ?? Date.now;
+  // The TLS files are checked before anything opens, so a bad one fails fast and leaves nothing running.
+  httpsOptions(config);
   const services = await openServices(config, logger, options, now);
   const { store, packages, metrics, agentKeys, adminKeys, tokens, rollouts } = services;
   logStartupAuth(logger, config, agentKeys, adminKeys);
 
   const app: FastifyInstance = Fastify(fastifyOptions(config, logger));
   capConnections(app.server, config.maxConnections, logger);
+  if (config.tlsCert !== undefined) {
+    const stopWatching = manageTls(app.server as unknown as import('node:https').Server, config, logger);
+    app.addHook('onClose', async () => stopWatching());
+  }
   const routes: BuiltApp['routes'] = [];
   app.addHook('onRoute', (route) => {
     // The console's files are pages, not operations of the API: the README describes them.

@@ -9,7 +9,7 @@ import { parseTrustedProxies, type TrustProxySetting } from './proxy-trust';
 type Kind =
   | 'string' | 'port' | 'duration' | 'bytes' | 'boolean' | 'level' | 'offer' | 'format' | 'url' | 'agentAuth' | 'store'
   | 'milliseconds' | 'rate' | 'durationOrOff' | 'heapLimit' | 'delivery' | 'sizeOrOff' | 'count'
-  | 'trustProxy' | 'connections';
+  | 'trustProxy' | 'connections' | 'clientAuth' | 'tlsVersion';
 
 interface OptionSpec {
   key: keyof ServeConfig;
@@ -111,6 +111,13 @@ export interface ServeConfig {
   idleTimeout: number;
   /** Connections held at once; new ones past it are refused. */
   maxConnections: number;
+  /** PEM certificate (with its chain) and key: HTTPS on --port when set. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** PEM CA whose client certificates are accepted (mutual TLS). */
+  tlsClientCa: string | undefined;
+  tlsClientAuth: 'required' | 'optional';
+  tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
   /** Only from the config file: a list of accepted signers (see README). */
   signers: unknown;
 }
@@ -128,6 +135,11 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'requestTimeout', flag: 'request-timeout', env: 'OPAMP_REQUEST_TIMEOUT', kind: 'duration', default: '30s', help: 'Time a client has to send a whole request, body included (at least --headers-timeout).' },
   { key: 'idleTimeout', flag: 'idle-timeout', env: 'OPAMP_IDLE_TIMEOUT', kind: 'duration', default: '2m', help: 'A connection with no bytes moving either way for this long is closed: a download whose client stopped reading. Keep it above the 65 s keep-alive.' },
   { key: 'maxConnections', flag: 'max-connections', env: 'OPAMP_MAX_CONNECTIONS', kind: 'connections', default: 'auto', help: 'Connections held at once; past it new connections are refused while open ones are served. auto: the open-file limit less 256.' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'OPAMP_TLS_CERT', kind: 'string', default: undefined, help: 'PEM certificate, its chain after it: serve HTTPS on --port (with --tls-key). Reloaded when the file changes.' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'OPAMP_TLS_KEY', kind: 'string', default: undefined, help: 'PEM private key of --tls-cert. Reloaded when the file changes.' },
+  { key: 'tlsClientCa', flag: 'tls-client-ca', env: 'OPAMP_TLS_CLIENT_CA', kind: 'string', default: undefined, help: 'PEM CA of accepted client certificates: mutual TLS. Reloaded when the file changes.' },
+  { key: 'tlsClientAuth', flag: 'tls-client-auth', env: 'OPAMP_TLS_CLIENT_AUTH', kind: 'clientAuth', default: 'required', help: 'With --tls-client-ca: required (no certificate, no connection) or optional (clients without one are let in; a certificate that does not verify is still refused).' },
+  { key: 'tlsMinVersion', flag: 'tls-min-version', env: 'OPAMP_TLS_MIN_VERSION', kind: 'tlsVersion', default: 'TLSv1.2', help: 'Lowest TLS version accepted: TLSv1.2 or TLSv1.3.' },
   { key: 'host', flag: 'host', env: 'OPAMP_HOST', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', env: 'OPAMP_PORT', kind: 'port', default: '4320', help: 'TCP port (4320 is the OpAMP default; 0 picks a free one).' },
   { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
@@ -271,6 +283,10 @@ function convert(spec: OptionSpec, raw: string, origin: string): unknown {
       const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       return value >= 1 ? value : fail('is not a whole number of at least 1, or auto');
     }
+    case 'clientAuth':
+      return raw === 'required' || raw === 'optional' ? raw : fail('is not required or optional');
+    case 'tlsVersion':
+      return raw === 'TLSv1.2' || raw === 'TLSv1.3' ? raw : fail('is not TLSv1.2 or TLSv1.3');
     case 'agentAuth':
       return raw === 'keys' || raw === 'none' ? raw : fail('is not keys or none');
     case 'format':
