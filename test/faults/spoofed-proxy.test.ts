@@ -14,6 +14,9 @@ import { poll, temporaryDirectory, testConfig } from '../helpers/server';
 import { agentMessage, topLevel } from '../e2e/helpers';
 import { asset, DISTRIBUTION, place } from './package-helpers';
 
+// Several servers and real sockets: on a busy machine this file needs more than tap's default.
+t.setTimeout(300_000);
+
 /** An address of this machine other than loopback, so a request can come from "elsewhere". */
 const outside = Object.values(os.networkInterfaces()).flat()
   .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
