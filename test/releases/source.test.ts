@@ -10,6 +10,9 @@ import { temporaryDirectory } from '../helpers/server';
 import { eventually } from '../e2e/helpers';
 import { addRelease, fakeFeed, refreshed, sourceOn } from './helpers';
 
+// Several servers and real downloads: on a busy machine this takes longer than tap's default.
+t.setTimeout(300_000);
+
 const AMD64_ONLY = { platforms: [{ os: 'linux', arch: 'amd64' }] };
 const contrib = (version: string, arch = 'amd64'): string => `otelcol-contrib_${version}_linux_${arch}.tar.gz`;
 const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
