@@ -88,7 +88,7 @@ t.test('downloads', async (t) => {
     t.equal(createHash('sha256').update(bytes).digest('hex'), hex(offer?.file?.contentHash));
   });
 
-  t.test('a file whose stat fails: 500, and its handle is closed, not leaked', async (t) => {
+  t.test('a file whose stat fails: 503, and its handle is closed, not leaked', async (t) => {
     // The server runs in this process: its next open hands back a handle whose stat fails, as a
     // failing disk would; every other call of fs goes through untouched.
     const realOpen = fs.promises.open;
@@ -105,7 +105,7 @@ t.test('downloads', async (t) => {
     } finally {
       fs.promises.open = realOpen;
     }
-    t.equal(response.status, 500);
+    t.equal(response.status, 503, 'an I/O failure is answered as the error table says (STORE_FAILURE)');
     t.equal(opened.length, 1, 'the download opened the file once');
     t.equal(opened[0]!.fd, -1, 'and closed it');
     t.equal((await fetch(url)).status, 200, 'the next download is served');
