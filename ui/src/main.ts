@@ -6,6 +6,8 @@ import { forgetKey, onAuthFailure } from './api';
 import { useRoute, type Route } from './router';
 import { accessAfter, probeAccess, Refused, SignIn, type Access } from './signin';
 import { NewRollout } from './views/new-rollout';
+import { Agent } from './views/agent';
+import { Agents } from './views/agents';
 import { Overview } from './views/overview';
 import { Packages } from './views/packages';
 import { RolloutPage, Rollouts } from './views/rollouts';
@@ -18,7 +20,7 @@ const SECTIONS: Array<{ part: string; title: string }> = [
 ];
 
 function View({ route }: { route: Route }) {
-  const [section = ''] = route.parts;
+  const [section = '', id] = route.parts;
   switch (section) {
     case '':
       return html`<${Overview} />`;
@@ -27,6 +29,8 @@ function View({ route }: { route: Route }) {
     case 'rollouts':
       if (route.parts[1] === 'new') return html`<${NewRollout} />`;
       return route.parts[1] ? html`<${RolloutPage} id=${route.parts[1]} />` : html`<${Rollouts} />`;
+    case 'agents':
+      return id === undefined ? html`<${Agents} route=${route} />` : html`<${Agent} uid=${id} key=${id} />`;
     default:
       return html`<section><h1>Not found</h1><p>No view is called <code>${section}</code>. <a href="#/">Go to the overview</a>.</p></section>`;
   }
@@ -72,4 +76,7 @@ function App() {
   }
 }
 
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+// The static "Loading" text is for the moment before the script runs; Preact appends, so clear it.
+root.textContent = '';
+render(html`<${App} />`, root);

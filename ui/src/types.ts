@@ -52,3 +52,59 @@ export interface Rollout {
   failure_ratio: number;
   waves: Wave[];
 }
+
+export type AgentState = 'online' | 'offline' | 'disconnected';
+
+export interface Fleet {
+  agents: number;
+  by_state: Record<AgentState, number>;
+  by_version: Array<{ version: string | null; agents: number }>;
+  by_platform: Array<{ os: string | null; arch: string | null; agents: number }>;
+}
+
+export interface AgentSummary {
+  instance_uid: string;
+  state: AgentState;
+  first_seen: string;
+  last_seen: string;
+  distribution: string;
+  version: string | null;
+  os: string | null;
+  arch: string | null;
+  capabilities: string[];
+  healthy: boolean | null;
+  last_offer: { version: string; all_packages_hash: string; sent_at: string } | null;
+}
+
+export interface PackageStatus {
+  name: string;
+  status: string | null;
+  agent_has_version: string;
+  server_offered_version: string;
+  error_message: string;
+  download_percent?: number;
+  download_bytes_per_second?: number;
+}
+
+export interface RolloutMember {
+  instance_uid: string;
+  wave: number;
+  state: UpgradeState;
+  state_since: string;
+  not_before: string;
+  retries: number;
+  from_version: string;
+  download_percent: number | null;
+  download_bytes_per_second: number | null;
+  error_message: string | null;
+}
+
+export interface AgentDetail extends AgentSummary {
+  sequence_num: number;
+  description: { identifying: Record<string, unknown>; non_identifying: Record<string, unknown> } | null;
+  health: { healthy: boolean; status: string; last_error: string; start_time_unix_nano: number } | null;
+  package_statuses: { packages: PackageStatus[]; server_provided_all_packages_hash: string; error_message: string } | null;
+  history: Array<{ at: string; package: string; from_status: string | null; to_status: string | null; from_version: string; to_version: string; error_message: string }>;
+  rollout?: { id: string; status: string; version: string; member: RolloutMember | null } | null;
+  rollout_history?: Array<{ at: string; rollout: string; from_state: UpgradeState | null; to_state: UpgradeState; download_percent: number | null; error_message: string | null }>;
+}

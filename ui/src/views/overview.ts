@@ -5,19 +5,58 @@ import { api } from '../api';
 import { Badge, Facts, ProgressBar } from '../components';
 import { Freshness, useLive } from '../live';
 import { href } from '../router';
-import { UPGRADE_STATES, type Rollout, type ServerStatus } from '../types';
+import { BarChart } from '../chart';
+import { UPGRADE_STATES, type AgentState, type Fleet, type Rollout, type ServerStatus } from '../types';
 
 interface OverviewData {
   status: ServerStatus;
   rollouts: Rollout[];
+  fleet: Fleet;
 }
 
 async function loadOverview(): Promise<OverviewData> {
-  const [status, rollouts] = await Promise.all([
+  const [status, rollouts, fleet] = await Promise.all([
     api<ServerStatus>('GET', 'status', { accept: [503] }),
     api<{ rollouts: Rollout[] }>('GET', 'v1/rollouts'),
+    api<Fleet>('GET', 'v1/fleet'),
   ]);
-  return { status, rollouts: rollouts.rollouts };
+  return { status, rollouts: rollouts.rollouts, fleet };
+}
+
+const AGENT_STATES: AgentState[] = ['online', 'offline', 'disconnected'];
+
+function FleetCounts({ fleet }: { fleet: Fleet }) {
+  const versions = fleet.by_version.map((entry) => entry.version ?? 'unknown');
+  return html`<div class="grid">
+    <section class="card" aria-labelledby="by-state">
+      <h2 id="by-state">Agents by state (${fleet.agents})</h2>
+      <ul class="counts" data-testid="by-state">
+        ${AGENT_STATES.map((state) => html`<li data-state=${state}>
+          <a href=${href(['agents'], { state })}><${Badge} state=${state} /></a> <strong>${fleet.by_state[state]}</strong>
+        </li>`)}
+      </ul>
+    </section>
+    <section class="card" aria-labelledby="by-platform">
+      <h2 id="by-platform">Agents by platform</h2>
+      ${fleet.by_platform.length === 0 ? html`<p>No agent yet.</p>` : null}
+      <ul class="counts" data-testid="by-platform">
+        ${fleet.by_platform.map((entry) => html`<li data-platform=${`${entry.os ?? 'unknown'}/${entry.arch ?? 'unknown'}`}>
+          <a href=${href(['agents'], { os: entry.os ?? undefined, arch: entry.arch ?? undefined })}>${entry.os ?? 'unknown'}/${entry.arch ?? 'unknown'}</a>
+          <strong>${entry.agents}</strong>
+        </li>`)}
+      </ul>
+    </section>
+    <section class="card wide" aria-labelledby="by-version">
+      <h2 id="by-version">Agents by version</h2>
+      <${BarChart} label="Agents by version" labels=${versions} values=${fleet.by_version.map((entry) => entry.agents)} />
+      <ul class="counts" data-testid="by-version">
+        ${fleet.by_version.map((entry) => html`<li data-version=${entry.version ?? 'unknown'}>
+          ${entry.version === null ? html`<span>unknown</span>` : html`<a href=${href(['agents'], { version: entry.version })}>${entry.version}</a>`}
+          <strong>${entry.agents}</strong>
+        </li>`)}
+      </ul>
+    </section>
+  </div>`;
 }
 
 export function RolloutProgress({ rollout }: { rollout: Rollout }) {
@@ -72,7 +111,8 @@ export function Overview() {
   return html`<section aria-labelledby="overview-title">
     <h1 id="overview-title">Overview</h1>
     <${Freshness} live=${live} />
-    ${data ? html`<div class="grid">
+    ${data ? html`<${FleetCounts} fleet=${data.fleet} />
+      <div class="grid">
         <${Catalog} status=${data.status} />
         <${Server} status=${data.status} />
       </div>
