@@ -4,6 +4,9 @@
 const KEY_STORAGE = 'opamp-console-admin-key';
 
 export class ApiError extends Error {
+  /** Whether the refused call carried a key: several calls refused at once must agree on it. */
+  sentKey = false;
+
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }
@@ -65,6 +68,7 @@ export async function api<T>(method: string, path: string, options: CallOptions 
   if (response.ok || options.accept?.includes(response.status)) return parsed as T;
   const body = (parsed ?? {}) as { code?: string; error?: string };
   const error = new ApiError(response.status, body.code ?? `HTTP_${response.status}`, body.error ?? response.statusText);
+  error.sentKey = key !== null;
   if ((response.status === 401 || response.status === 403) && options.notify !== false) {
     for (const listener of authListeners) listener(error);
   }

@@ -23,7 +23,7 @@ export async function probeAccess(): Promise<Access> {
 
 export function accessAfter(error: ApiError): Access {
   if (error.status === 401) {
-    const refused = storedKey() !== null;
+    const refused = error.sentKey;
     forgetKey();
     return { kind: 'needs-key', message: refused ? `The server refused this key: ${error.message}` : undefined };
   }
