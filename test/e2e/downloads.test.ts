@@ -95,7 +95,8 @@ t.test('downloads', async (t) => {
     const opened: fs.promises.FileHandle[] = [];
     fs.promises.open = async (...args: Parameters<typeof realOpen>) => {
       const handle = await realOpen(...args);
-      handle.stat = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' }));
+      // stat is overloaded (plain and bigint); the stand-in fails whichever is asked for.
+      handle.stat = (() => Promise.reject(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' }))) as typeof handle.stat;
       opened.push(handle);
       return handle;
     };

@@ -2,14 +2,14 @@
 // changes nothing stored.
 import http from 'node:http';
 import zlib from 'node:zlib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { encodeAgentToServer, uidToString } from '../../src/opamp/codec';
 import { description, poll, postRaw, startServer, uid, type HttpAnswer } from '../helpers/server';
 
 const BAD_REQUEST = 1;
 const PROTOBUF = { 'content-type': 'application/x-protobuf' };
 
-function expectError(t: Tap.Test, answer: HttpAnswer, status: number, pattern: RegExp): void {
+function expectError(t: Test, answer: HttpAnswer, status: number, pattern: RegExp): void {
   t.equal(answer.status, status, `HTTP ${status}`);
   t.equal(answer.headers.get('content-type'), 'application/x-protobuf');
   const error = answer.message?.errorResponse;

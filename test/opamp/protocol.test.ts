@@ -119,7 +119,7 @@ t.test('RequestInstanceUid: a new 16-byte UUIDv7 is given and the record moves t
   const answer = await poll(server.url, { instanceUid: temporary, sequenceNum: 1, capabilities: 1, flags: 1 });
   t.equal(answer.status, 200);
   t.same(Buffer.from(answer.message!.instanceUid), temporary, 'the answer still names the uid that was sent');
-  const fresh = Buffer.from(answer.message!.agentIdentification!.newInstanceUid);
+  const fresh = Buffer.from(answer.message!.agentIdentification!.newInstanceUid!);
   t.equal(fresh.byteLength, 16);
   t.equal(fresh[6]! >> 4, 7, 'UUID version 7');
   t.equal(fresh[8]! >> 6, 2, 'RFC 9562 variant');

@@ -1,13 +1,13 @@
 // Shedding load as the spec's Throttling section asks: 429 per agent or address, 503 when the
 // process is overloaded, each with Retry-After (30-60 s) and a ServerToAgent Unavailable error
 // whose retry_info says the same; admitted agents keep being served, nothing stored breaks.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { uidToString } from '../../src/opamp/codec';
 import { poll, startServer, uid, type HttpAnswer } from '../helpers/server';
 
 const UNAVAILABLE = 2;
 
-function expectShed(t: Tap.Test, answer: HttpAnswer, status: number): void {
+function expectShed(t: Test, answer: HttpAnswer, status: number): void {
   t.equal(answer.status, status, `HTTP ${status}`);
   const seconds = Number(answer.headers.get('retry-after'));
   t.ok(seconds >= 30 && seconds <= 60, `Retry-After ${seconds} s is 30 s plus up to 30 s of jitter`);

@@ -6,7 +6,7 @@ import { POSTGRES_URL, SKIP_REASON, ownSchema, schemaUrl } from './postgres-help
 import { rolloutContract } from './rollout-contract';
 
 if (POSTGRES_URL === undefined) {
-  t.skip(SKIP_REASON);
+  t.plan(0, SKIP_REASON);
 } else {
   rolloutContract(t, async (t) => {
     const schema = await ownSchema(t, 'rollouts');
