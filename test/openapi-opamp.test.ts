@@ -42,7 +42,7 @@ t.test('the document is OpenAPI 3.1 and every $ref resolves', async (t) => {
   t.equal(doc.servers[0].url, 'http://127.0.0.1:4320');
   const refs = new Set([...JSON.stringify(doc).matchAll(/"\$ref":"#\/([^"]+)"/g)].map((match) => match[1]!));
   t.ok(refs.size > 0);
-  for (const ref of refs) t.ok(ref.split('/').reduce((node: any, key) => node?.[key.replace(/~1/g, '/')], doc), ref);
+  for (const ref of refs) t.ok(ref.split('/').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key.replace(/~1/g, '/')], doc), ref);
 });
 
 t.test('POST /v1/opamp statuses and their causes', async (t) => {

@@ -75,7 +75,7 @@ export class ReleaseCache {
     try {
       manifest = JSON.parse(await readFile(this.manifestPath, 'utf8')) as Manifest;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${this.manifestPath}: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${this.manifestPath}: ${(error as Error).message}`, { cause: error });
     }
     this.assets = new Map();
     for (const asset of manifest?.format === 1 && Array.isArray(manifest.assets) ? manifest.assets : []) {

@@ -40,7 +40,7 @@ export function encodeJson(name: MessageName, text: string): Uint8Array {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new Error(`stdin is not JSON: ${(error as Error).message}`);
+    throw new Error(`stdin is not JSON: ${(error as Error).message}`, { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new Error('stdin must hold one JSON object');

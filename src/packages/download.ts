@@ -2,7 +2,7 @@
 // selects a catalog entry; the path served is the entry's own, so nothing from the URL ever
 // reaches the filesystem.
 import fs from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ServerError } from '../errors';
 import { jsonErrorHandler } from '../json-errors';
 import type { Catalog, CatalogEntry } from './catalog';
@@ -41,7 +41,7 @@ function notFound(): ServerError {
 export interface DownloadRouteOptions {
   catalog: Catalog;
   /** Called before a download is served; throw a ServerError to refuse it (download tokens). */
-  authorize?: (request: import('fastify').FastifyRequest, entry: CatalogEntry) => void;
+  authorize?: (request: FastifyRequest, entry: CatalogEntry) => void;
 }
 
 /** The download route, as a plugin of its own. */

@@ -29,9 +29,10 @@ export function observe(record: AgentRecord | undefined, target: string, offered
         state: 'downloading',
         detail: { downloadPercent: status.downloadPercent ?? 0, downloadBytesPerSecond: status.downloadBytesPerSecond ?? 0 },
       };
+    // Installed but not yet confirmed by service.version counts as installing too: the collector
+    // has still to restart.
     case PackageStatusCode.InstallPending:
     case PackageStatusCode.Installing:
-    // Installed but not yet confirmed by service.version: the collector has still to restart.
     case PackageStatusCode.Installed:
       return { version, state: 'installing', detail: {} };
     case PackageStatusCode.InstallFailed:

@@ -1,7 +1,7 @@
 // Trusted root loading: the embedded public-good root offline, a root file, bad files, and a
 // background refresh that gives up quietly.
 
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { ConfigError } from '../../src/errors';
@@ -33,7 +33,7 @@ t.test('an unreadable or invalid root file is a configuration error naming --tru
 
 t.test('a refresh that cannot reach a mirror resolves to undefined, quickly', async (t) => {
   // A listener that accepts connections and never answers: the refresh has to give up on time.
-  const sockets: import('node:net').Socket[] = [];
+  const sockets: Socket[] = [];
   const server = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
