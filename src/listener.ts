@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
-import type { ServeConfig } from './config';
 
 /** Idle kept-alive connections stay open past the agents' 30 s poll, so none is closed under a reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -14,7 +13,16 @@ export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const RESERVED_DESCRIPTORS = 256;
 const FALLBACK_MAX_CONNECTIONS = 10_000;
 
-export type ListenerConfig = Pick<ServeConfig, 'headersTimeout' | 'requestTimeout' | 'idleTimeout' | 'maxConnections'>;
+/**
+ * The listener's part of ServeConfig (milliseconds and a count), written out rather than picked
+ * from it: config.ts reads defaultMaxConnections from here, and the two must not import each other.
+ */
+export interface ListenerConfig {
+  headersTimeout: number;
+  requestTimeout: number;
+  idleTimeout: number;
+  maxConnections: number;
+}
 
 /** The soft limit on open files of this process (Linux), or undefined where it cannot be read. */
 export function openFileLimit(): number | undefined {
