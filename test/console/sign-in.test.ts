@@ -6,6 +6,11 @@ import { startServer } from '../helpers/server';
 import { checkClean, launchBrowser, openPage } from './browser';
 import type { Browser } from 'playwright-core';
 
+// The page's storage, for the functions handed to page.evaluate (they run in the browser; the
+// tests are type-checked without the DOM's types).
+declare const sessionStorage: { readonly length: number; setItem(key: string, value: string): void; readonly [key: string]: unknown };
+declare const localStorage: { readonly length: number };
+
 const KEY = 'console-test-admin-key-0123456789';
 // The browser reports each refused call it makes; those are the point of these tests.
 const REFUSALS = [/status of 40[13]/];

@@ -59,7 +59,7 @@ export async function api<T>(method: string, path: string, options: CallOptions 
     throw new ApiError(0, 'NETWORK', `the server did not answer (${(error as Error).message})`);
   }
   const text = await response.text();
-  let parsed: unknown = null;
+  let parsed: unknown;
   try {
     parsed = text === '' ? null : JSON.parse(text);
   } catch {
