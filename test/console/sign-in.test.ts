@@ -56,6 +56,8 @@ t.test('a key revoked while signed in brings the sign-in back at the next refres
   t.teardown(() => server.close());
   const opened = await openPage(t, browser, server.url);
   await opened.page.goto(`${server.url}/ui/`);
+  // The first probe, sent without a key, must have been answered before a key is put in place.
+  await opened.page.getByLabel('Admin key').waitFor();
   await opened.page.evaluate((key) => sessionStorage.setItem('opamp-console-admin-key', key), KEY);
   await opened.page.reload();
   await opened.page.getByRole('heading', { name: 'Overview' }).waitFor();

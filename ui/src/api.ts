@@ -4,8 +4,9 @@
 const KEY_STORAGE = 'opamp-console-admin-key';
 
 export class ApiError extends Error {
-  /** Whether the refused call carried a key: several calls refused at once must agree on it. */
-  sentKey = false;
+  /** The key the refused call carried, if any: only that key is forgotten on a 401, never one
+   *  stored while the call was on its way (a sign-in racing the first probe). */
+  sentKey: string | null = null;
 
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
@@ -31,6 +32,11 @@ export function keepKey(key: string): void {
 
 export function forgetKey(): void {
   sessionStorage.removeItem(KEY_STORAGE);
+}
+
+/** Forgets the stored key only if it is the one the server refused. */
+export function forgetRefusedKey(refused: string): void {
+  if (storedKey() === refused) forgetKey();
 }
 
 interface CallOptions {
@@ -68,7 +74,7 @@ export async function api<T>(method: string, path: string, options: CallOptions 
   if (response.ok || options.accept?.includes(response.status)) return parsed as T;
   const body = (parsed ?? {}) as { code?: string; error?: string };
   const error = new ApiError(response.status, body.code ?? `HTTP_${response.status}`, body.error ?? response.statusText);
-  error.sentKey = key !== null;
+  error.sentKey = key;
   if ((response.status === 401 || response.status === 403) && options.notify !== false) {
     for (const listener of authListeners) listener(error);
   }

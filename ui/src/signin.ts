@@ -2,7 +2,7 @@
 // just works; otherwise the page asks for a key and keeps it in sessionStorage only.
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
-import { ApiError, api, forgetKey, keepKey, storedKey } from './api';
+import { ApiError, api, forgetRefusedKey, keepKey, storedKey } from './api';
 
 export type Access =
   | { kind: 'checking' }
@@ -24,8 +24,8 @@ export async function probeAccess(): Promise<Access> {
 export function accessAfter(error: ApiError): Access {
   if (error.status === 401) {
     const refused = error.sentKey;
-    forgetKey();
-    return { kind: 'needs-key', message: refused ? `The server refused this key: ${error.message}` : undefined };
+    if (refused !== null) forgetRefusedKey(refused);
+    return { kind: 'needs-key', message: refused !== null ? `The server refused this key: ${error.message}` : undefined };
   }
   if (error.status === 403) return { kind: 'forbidden', message: error.message };
   if (error instanceof ApiError) return { kind: 'unreachable', message: error.message };
