@@ -3,6 +3,7 @@
 // main.ts starts it; tests build it on an ephemeral port and drive it over HTTP.
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
+import type https from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import pino, { type Logger } from 'pino';
@@ -238,7 +239,7 @@ export async function buildApp(config: ServeConfig, options: BuildOptions = {}):
   const app: FastifyInstance = Fastify(fastifyOptions(config, logger));
   capConnections(app.server, config.maxConnections, logger);
   if (config.tlsCert !== undefined) {
-    const stopWatching = manageTls(app.server as unknown as import('node:https').Server, config, logger);
+    const stopWatching = manageTls(app.server as unknown as https.Server, config, logger);
     app.addHook('onClose', async () => stopWatching());
   }
   const routes: BuiltApp['routes'] = [];

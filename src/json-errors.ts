@@ -6,8 +6,10 @@ import { errorAnswer } from './errors';
 
 /** An error handler answering in JSON; `schemes` is what a 401 names in WWW-Authenticate. */
 export function jsonErrorHandler(schemes: string) {
-  return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+  // Sends and returns nothing: a route's errorHandler is typed to return void, and the reply
+  // (a thenable) returned there reads as a dropped promise.
+  return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void => {
     const { failure, status, headers } = errorAnswer(error, { requestId: request.id, schemes, log: request.log });
-    return reply.code(status).headers(headers).send({ code: failure.code, error: failure.message });
+    void reply.code(status).headers(headers).send({ code: failure.code, error: failure.message });
   };
 }

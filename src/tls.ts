@@ -29,7 +29,7 @@ function readMaterial(config: TlsConfig): Material {
     try {
       return fs.readFileSync(file);
     } catch (error) {
-      throw new Error(`cannot read the ${what} ${file}: ${(error as Error).message}`);
+      throw new Error(`cannot read the ${what} ${file}: ${(error as Error).message}`, { cause: error });
     }
   };
   const cert = read(config.tlsCert!, 'certificate (--tls-cert)');
@@ -39,20 +39,20 @@ function readMaterial(config: TlsConfig): Material {
   try {
     certificate = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`${config.tlsCert} is not a PEM certificate: ${(error as Error).message}`);
+    throw new Error(`${config.tlsCert} is not a PEM certificate: ${(error as Error).message}`, { cause: error });
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    throw new Error(`${config.tlsKey} is not a PEM private key: ${(error as Error).message}`);
+    throw new Error(`${config.tlsKey} is not a PEM private key: ${(error as Error).message}`, { cause: error });
   }
   if (!certificate.checkPrivateKey(privateKey)) throw new Error(`the key ${config.tlsKey} does not belong to the certificate ${config.tlsCert}`);
   if (ca !== undefined) {
     try {
       new X509Certificate(ca);
     } catch (error) {
-      throw new Error(`${config.tlsClientCa} is not a PEM certificate: ${(error as Error).message}`);
+      throw new Error(`${config.tlsClientCa} is not a PEM certificate: ${(error as Error).message}`, { cause: error });
     }
   }
   return { cert, key, ca, subject: certificate.subject.replace(/\n/g, ', '), validTo: certificate.validTo };

@@ -2,10 +2,13 @@
 // versions and platforms: the overview's counts equal the API's, the agent list filters and
 // searches as the API does, and an agent's page shows what the API knows of it.
 import t from 'tap';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { uidToString } from '../../src/opamp/codec';
 import { fleet as startFleet, type Fleet } from '../rollouts/helpers';
 import { checkClean, launchBrowser, openPage, screenshot, WIDTHS } from './browser';
+
+// What the functions evaluated in the page read of it; the tests are type-checked without the DOM types.
+declare const document: { querySelectorAll(selector: string): { readonly length: number }; querySelector(selector: string): { readonly textContent: string | null } | null };
 
 let browser: Browser;
 let fleet: Fleet;
@@ -48,7 +51,7 @@ t.test("the overview's counts are the API's", async (t) => {
   }
 });
 
-async function listedUids(page: import('playwright-core').Page): Promise<string[]> {
+async function listedUids(page: Page): Promise<string[]> {
   return page.locator('[data-testid=agents-table] tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-uid')!));
 }
 
