@@ -91,13 +91,23 @@ export function httpsOptions(config: TlsConfig): https.ServerOptions | undefined
   }
 }
 
-/** The verified client certificate's subject on this socket, if the client presented one. */
-export function clientCertificateSubject(socket: unknown): string | undefined {
+/** Subjects already read, per connection: a certificate cannot change on an open connection. */
+const subjects = new WeakMap<object, string | undefined>();
+
+/**
+ * The verified client certificate's subject on this socket (`O=acme, CN=agent-7`), if the client
+ * presented one; undefined on plain HTTP. Read once per connection, not once per poll.
+ */
+export function clientCertificateSubject(socket: object): string | undefined {
   const tlsSocket = socket as Partial<TLSSocket>;
   if (typeof tlsSocket.getPeerCertificate !== 'function' || tlsSocket.authorized !== true) return undefined;
+  if (subjects.has(socket)) return subjects.get(socket);
   const subject = tlsSocket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
-  if (subject === undefined) return undefined;
-  return Object.entries(subject).map(([field, value]) => `${field}=${[value].flat().join('+')}`).join(', ');
+  const text = subject === undefined
+    ? undefined
+    : Object.entries(subject).map(([field, value]) => `${field}=${[value].flat().join('+')}`).join(', ');
+  subjects.set(socket, text);
+  return text;
 }
 
 /**

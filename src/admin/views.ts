@@ -78,6 +78,7 @@ export function agentDetail(record: AgentRecord, history: PackageStatusChange[],
     ...agentSummary(record, nowMs, offlineAfterMs),
     sequence_num: record.sequenceNum,
     capabilities_mask: record.capabilities,
+    client_certificate_subject: record.clientCertificateSubject ?? null,
     // Attribute keys (host.name, service.version) are data and keep their OpenTelemetry names.
     description: record.description
       ? { identifying: record.description.identifying, non_identifying: record.description.nonIdentifying }

@@ -67,6 +67,11 @@ export interface AgentRecord {
   lastSeenMs: number;
   /** Set by agent_disconnect; cleared by the next message. */
   disconnected: boolean;
+  /**
+   * Subject of the verified client certificate on the connection of the latest poll (mutual
+   * TLS); absent without one. Optional: records written before it existed lack it.
+   */
+  clientCertificateSubject?: string;
 }
 
 /** One change of a package's status or version on one agent, as the history shows it. */

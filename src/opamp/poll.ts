@@ -34,10 +34,16 @@ export interface PollServiceOptions {
 }
 
 /**
- * Answers one decoded AgentToServer; `baseUrl` is asked only when an offer is looked up. The
- * answer comes at once when nothing has to be read or written first, else as a promise.
+ * Answers one decoded AgentToServer; `baseUrl` is asked only when an offer is looked up, and
+ * `clientCertificateSubject` is the verified client certificate's, when the connection has one
+ * (mutual TLS). The answer comes at once when nothing has to be read or written first, else as
+ * a promise.
  */
-export type PollService = (message: AgentToServer, baseUrl: () => string) => ServerToAgentInit | Promise<ServerToAgentInit>;
+export type PollService = (
+  message: AgentToServer,
+  baseUrl: () => string,
+  clientCertificateSubject?: string,
+) => ServerToAgentInit | Promise<ServerToAgentInit>;
 
 /** One poll on its way through the service. */
 interface Poll {
@@ -46,6 +52,7 @@ interface Poll {
   uid: string | undefined;
   report: Report | undefined;
   baseUrl: () => string;
+  clientCertificateSubject: string | undefined;
 }
 
 /**
@@ -131,7 +138,13 @@ export function createPollService(options: PollServiceOptions): PollService {
       offlineAfterMs: options.offlineAfterMs,
       generateInstanceUid: newInstanceUid,
       offerFor: offers ? (record) => offers.offerFor(record, poll.baseUrl(), decision) : noOffer,
+      clientCertificateSubject: poll.clientCertificateSubject,
     }, poll.report);
+    const subject = result.record.clientCertificateSubject;
+    // Once per agent and certificate, not per poll: the operator can tie the uid to the certificate.
+    if (subject !== undefined && subject !== stored?.clientCertificateSubject) {
+      logger.info({ instanceUid: result.record.instanceUid, clientCertificateSubject: subject }, 'agent polled with a client certificate');
+    }
     return save(stored, result, assignment, nowMs);
   }
 
@@ -145,10 +158,10 @@ export function createPollService(options: PollServiceOptions): PollService {
     return decided.catch(rethrowAsStoreFailure).then((assignment) => handle(poll, stored, assignment));
   }
 
-  return (message, baseUrl) => {
+  return (message, baseUrl, clientCertificateSubject) => {
     const uid = instanceUidText(message);
     // Without a valid uid applyPoll refuses the message before anything is read or converted.
-    const poll: Poll = { message, uid, report: uid === undefined ? undefined : readReport(message), baseUrl };
+    const poll: Poll = { message, uid, report: uid === undefined ? undefined : readReport(message), baseUrl, clientCertificateSubject };
     if (uid === undefined) return decide(poll, undefined);
     // A record the store holds in memory needs no promise: most polls are answered at once.
     const known = store.peekAgent?.(uid);

@@ -36,6 +36,8 @@ export interface PollContext {
   generateInstanceUid(): Buffer;
   /** The offer for an agent as it stands after this message; undefined when there is none. */
   offerFor(record: AgentRecord): Offer | undefined;
+  /** Subject of the verified client certificate the message came with (mutual TLS). */
+  clientCertificateSubject?: string;
 }
 
 export interface PollResult {
@@ -250,6 +252,7 @@ export function applyPoll(
     firstSeenMs: stored?.firstSeenMs ?? context.nowMs,
     lastSeenMs: context.nowMs,
     disconnected: Boolean(message.agentDisconnect),
+    clientCertificateSubject: context.clientCertificateSubject,
   };
   const response: ServerToAgentInit = { instanceUid: uidBytes, capabilities: SERVER_CAPABILITIES };
   let removeInstanceUid: string | undefined;
@@ -308,6 +311,7 @@ export function applyPoll(
     (packageStatuses !== undefined && !onlyProgressMoved(packageStatuses, stored?.packageStatuses)) ||
     offerSent ||
     record.disconnected !== (stored?.disconnected ?? false) ||
-    record.capabilities !== stored?.capabilities;
+    record.capabilities !== stored?.capabilities ||
+    record.clientCertificateSubject !== stored?.clientCertificateSubject;
   return { response, record, durable, removeInstanceUid, offerSent };
 }

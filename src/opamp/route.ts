@@ -12,6 +12,7 @@ import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServ
 import type { PollObserver, PollService } from './poll';
 import { validInstanceUid } from './protocol';
 import { proxyTrust, type TrustProxySetting } from '../proxy-trust';
+import { clientCertificateSubject } from '../tls';
 import { registerShedding, type OverloadSettings, type RateLimitSettings } from './shedding';
 
 export const OPAMP_PATH = '/v1/opamp';
@@ -198,7 +199,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     bodyLimit: maxMessageBytes,
     ...shedding.routeOptions,
     handler(request, reply) {
-      const pending = options.poll(messageOf(request)!, () => baseUrlOf(request, options, trusted));
+      const pending = options.poll(messageOf(request)!, () => baseUrlOf(request, options, trusted), clientCertificateSubject(request.raw.socket));
       // Most polls are answered at once; one that needs the store waits for it.
       if (pending instanceof Promise) return pending.then(answered(request, reply));
       return answered(request, reply)(pending);

@@ -38,6 +38,7 @@ function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
     previous.lastOffer === next.lastOffer &&
     previous.capabilities === next.capabilities &&
     previous.disconnected === next.disconnected &&
+    previous.clientCertificateSubject === next.clientCertificateSubject &&
     previous.firstSeenMs === next.firstSeenMs;
 }
 

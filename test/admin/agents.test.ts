@@ -150,6 +150,7 @@ t.test('one agent: details, capabilities by name, last offer and package status 
     arch: 'amd64',
     capabilities: ['ReportsStatus', 'ReportsPackageStatuses', 'ReportsHealth'],
     capabilities_mask: 0x811,
+    client_certificate_subject: null,
     sequence_num: 5,
     healthy: true,
     health: { healthy: true, status: 'StatusOK' },

@@ -12,7 +12,8 @@ import type { TLSSocket } from 'node:tls';
 import { encodeAgentToServer, decodeServerToAgent } from '../../src/opamp/codec';
 import { rawTarGz, SCRIPT } from '../fixtures/raw-tar';
 import { waitFor } from '../helpers/private-postgres';
-import { startServer, temporaryDirectory } from '../helpers/server';
+import { startServer, temporaryDirectory, uid } from '../helpers/server';
+import { uidToString } from '../../src/opamp/codec';
 import { agentMessage, captureLogs } from '../e2e/helpers';
 import { asset, DISTRIBUTION, place } from './package-helpers';
 
@@ -124,10 +125,21 @@ t.test('TLS', { skip: hasOpenssl ? false : 'needs the openssl command' }, async 
     const client = pki.issue('agent-7');
     const stranger = otherPki.issue('agent-x');
     const withCert = (files: { cert: string; key: string }) => ({ ca, cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key) });
-    const required = await startServer({ 'tls-cert': certPath, 'tls-key': keyPath, 'tls-client-ca': pki.ca });
+    const logs = captureLogs();
+    const required = await startServer({ 'tls-cert': certPath, 'tls-key': keyPath, 'tls-client-ca': pki.ca }, { logger: logs.logger });
     t.teardown(() => required.close());
     const ok = await request(`${required.url}/v1/opamp`, { method: 'POST', headers: protobuf, body: pollBody(2), ...withCert(client) });
     t.equal(ok.status, 200, 'a client certificate from the CA is let in');
+    const agentUid = uidToString(uid(2));
+    const seen = logs.lines.filter((line) => line.instanceUid === agentUid && line.clientCertificateSubject !== undefined);
+    t.same(seen.map((line) => line.clientCertificateSubject), ['O=opamp-test, CN=agent-7'], 'the subject is logged with the first poll');
+    const detail = await request(`${required.url}/api/v1/agents/${agentUid}`, withCert(client));
+    t.equal(JSON.parse(detail.body.toString()).client_certificate_subject, 'O=opamp-test, CN=agent-7', 'and shown in the agent view');
+    const again = await request(`${required.url}/v1/opamp`, {
+      method: 'POST', headers: protobuf, body: Buffer.from(encodeAgentToServer(agentMessage({ seed: 2, version: '0.100.0' }, 1))), ...withCert(client),
+    });
+    t.equal(again.status, 200);
+    t.equal(logs.lines.filter((line) => line.clientCertificateSubject !== undefined).length, 1, 'not logged again for the next poll');
     await t.rejects(request(`${required.url}/api/status`, { ca }), 'no client certificate: refused');
     await t.rejects(request(`${required.url}/api/status`, withCert(stranger)), 'a certificate from another CA: refused');
 
@@ -135,6 +147,10 @@ t.test('TLS', { skip: hasOpenssl ? false : 'needs the openssl command' }, async 
     t.teardown(() => optional.close());
     t.equal((await request(`${optional.url}/api/status`, { ca })).status, 200, 'optional: no certificate is let in');
     t.equal((await request(`${optional.url}/api/status`, withCert(client))).status, 200);
+    const bare = await request(`${optional.url}/v1/opamp`, { method: 'POST', headers: protobuf, body: pollBody(3), ca });
+    t.equal(bare.status, 200);
+    const bareDetail = await request(`${optional.url}/api/v1/agents/${uidToString(uid(3))}`, { ca });
+    t.equal(JSON.parse(bareDetail.body.toString()).client_certificate_subject, null, 'no certificate: null in the agent view');
     await t.rejects(request(`${optional.url}/api/status`, withCert(stranger)), 'optional: a certificate that does not verify is still refused');
   });
 
