@@ -204,3 +204,16 @@ t.test('stored and reported values compare by content, as their JSON would', asy
   }
   t.ok(sameRecordValue(Number.NaN, Number.NaN), 'NaN equals itself');
 });
+
+t.test('a client certificate subject is kept; a new one is written at once, the same one batched', async (t) => {
+  const withSubject = (subject: string | undefined): PollContext => ({ ...context(undefined), clientCertificateSubject: subject });
+  let result = applyPoll(undefined, message({ sequenceNum: 0 }), withSubject('CN=agent-1'));
+  t.equal(result.record.clientCertificateSubject, 'CN=agent-1');
+  result = applyPoll(result.record, message({ sequenceNum: 1 }), withSubject('CN=agent-1'));
+  t.notOk(result.durable, 'the same certificate again: a routine poll');
+  result = applyPoll(result.record, message({ sequenceNum: 2 }), withSubject('CN=agent-1-renewed'));
+  t.ok(result.durable, 'another certificate: written at once');
+  result = applyPoll(result.record, message({ sequenceNum: 3 }), withSubject(undefined));
+  t.equal(result.record.clientCertificateSubject, undefined, 'a poll without a certificate clears it: the view shows the latest connection');
+  t.ok(result.durable);
+});

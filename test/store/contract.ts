@@ -100,6 +100,7 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
         serverProvidedAllPackagesHash: 'cd', errorMessage: '',
       },
       lastOffer: { allPackagesHash: 'cd', version: '0.111.0', sentAtMs: NOW },
+      clientCertificateSubject: 'O=acme, CN=agent-1',
     });
     await store.putAgent(record, true);
     t.same(await store.getAgent(record.instanceUid), stored(record));
