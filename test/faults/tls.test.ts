@@ -1,6 +1,7 @@
 // HTTPS on the server's own port, with certificates minted by openssl for each run: a poll, a
 // download and an admin call over TLS; plain HTTP refused; mutual TLS refusing a client without a
-// certificate or with one from another CA; a renewed certificate picked up while the server runs,
+// certificate or with one from another CA; the Elastic client polling over https:// with its own
+// certificate; a renewed certificate picked up while the server runs,
 // and a broken renewal logged with the old certificate kept.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +10,7 @@ import https from 'node:https';
 import path from 'node:path';
 import t from 'tap';
 import type { TLSSocket } from 'node:tls';
+import { createOpAMPClient } from '@elastic/opamp-client-node';
 import { encodeAgentToServer, decodeServerToAgent } from '../../src/opamp/codec';
 import { rawTarGz, SCRIPT } from '../fixtures/raw-tar';
 import { waitFor } from '../helpers/private-postgres';
@@ -152,6 +154,38 @@ t.test('TLS', { skip: hasOpenssl ? false : 'needs the openssl command' }, async 
     const bareDetail = await request(`${optional.url}/api/v1/agents/${uidToString(uid(3))}`, { ca });
     t.equal(JSON.parse(bareDetail.body.toString()).client_certificate_subject, null, 'no certificate: null in the agent view');
     await t.rejects(request(`${optional.url}/api/status`, withCert(stranger)), 'optional: a certificate that does not verify is still refused');
+  });
+
+  await t.test('@elastic/opamp-client-node polls over https:// with mutual TLS', async (t) => {
+    const logs = captureLogs();
+    const server = await startServer({ 'tls-cert': certPath, 'tls-key': keyPath, 'tls-client-ca': pki.ca }, { logger: logs.logger });
+    t.teardown(() => server.close());
+    const problems: unknown[] = [];
+    const quiet = () => undefined;
+    const record = (level: string) => (...args: unknown[]) => problems.push({ level, args });
+    const log = { trace: quiet, debug: quiet, info: quiet, warn: record('warn'), error: record('error'), fatal: record('fatal') };
+    const files = pki.issue('node-app');
+    const client = createOpAMPClient({
+      endpoint: `${server.url}/v1/opamp`,
+      log: { ...log, child: () => log } as never, // the client's logger type is pino-shaped; ours records calls
+      heartbeatIntervalSeconds: 0.2,
+      // The client's undici connect options: trust the test CA and present the agent's certificate.
+      connect: { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key) },
+    });
+    client.setAgentDescription({ identifyingAttributes: { 'service.name': 'node-app', 'service.version': '1.2.3' } });
+    // Start-up warnings (such as "no agent key exists") are about configuration, not this client.
+    const startupLines = logs.lines.length;
+    client.start();
+    try {
+      await waitFor(async () => ((await server.store.listAgents({ limit: 1 }))[0]?.sequenceNum ?? 0) >= 5 || undefined, 60_000, 'five polls');
+    } finally {
+      await client.shutdown();
+    }
+    t.same(problems, [], 'the client logged no warning or error');
+    t.same(logs.lines.slice(startupLines).filter((line) => Number(line.level) >= 40 || line.code !== undefined), [], 'the server refused nothing');
+    const [agent] = await server.store.listAgents({ limit: 1 });
+    t.same(agent?.description?.identifying, { 'service.name': 'node-app', 'service.version': '1.2.3' });
+    t.equal(agent?.clientCertificateSubject, 'O=opamp-test, CN=node-app', 'its certificate subject is on the record');
   });
 
   await t.test('renewal by rename is picked up while running; a broken pair keeps the old one', async (t) => {
