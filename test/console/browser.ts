@@ -42,9 +42,16 @@ export async function openPage(
   t: Test,
   browser: Browser,
   serverUrl: string,
-  options: { viewport?: { width: number; height: number }; headers?: Record<string, string> } = {},
+  options: {
+    viewport?: { width: number; height: number };
+    headers?: Record<string, string>;
+    /** Lets a test inject a checker (axe) that the page's own policy would refuse; never for the page's own checks. */
+    bypassCSP?: boolean;
+  } = {},
 ): Promise<ConsolePage> {
-  const context = await browser.newContext({ viewport: options.viewport ?? WIDTHS.laptop, extraHTTPHeaders: options.headers });
+  const context = await browser.newContext({
+    viewport: options.viewport ?? WIDTHS.laptop, extraHTTPHeaders: options.headers, bypassCSP: options.bypassCSP,
+  });
   t.teardown(() => context.close());
   const page = await context.newPage();
   const errors: string[] = [];

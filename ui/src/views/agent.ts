@@ -28,7 +28,7 @@ function Packages({ agent }: { agent: AgentDetail }) {
     <td>${item.error_message || '—'}</td>
   </tr>`;
   return html`${statuses.error_message ? html`<${ErrorNote} message=${statuses.error_message} />` : null}
-    <div class="table-wrap"><table data-testid="package-statuses">
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Package statuses"><table data-testid="package-statuses">
       <thead><tr><th scope="col">Package</th><th scope="col">Status</th><th scope="col">Has</th><th scope="col">Offered</th><th scope="col">Download</th><th scope="col">Error</th></tr></thead>
       <tbody>${statuses.packages.map(row)}</tbody>
     </table></div>`;

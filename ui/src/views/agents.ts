@@ -59,7 +59,7 @@ function FilterForm({ applied }: { applied: Filters }) {
 }
 
 export function AgentTable({ agents }: { agents: AgentSummary[] }) {
-  return html`<div class="table-wrap"><table data-testid="agents-table">
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Agents"><table data-testid="agents-table">
     <caption class="visually-hidden">Agents</caption>
     <thead><tr><th scope="col">Instance uid</th><th scope="col">State</th><th scope="col">Version</th>
       <th scope="col" class="hide-narrow">Platform</th><th scope="col" class="hide-narrow">Health</th><th scope="col" class="hide-narrow">Last seen</th></tr></thead>

@@ -23,7 +23,7 @@ export function Packages() {
   const catalog = live.data;
   return html`<section><h1>Packages</h1><${Freshness} live=${live} />
     ${catalog && !catalog.configured ? html`<p>No catalog is configured (<code>--packages-dir</code> or <code>--releases</code>).</p>` : null}
-    ${catalog ? html`<div class="table-wrap"><table id="packages-table">
+    ${catalog ? html`<div class="table-wrap" tabindex="0" role="region" aria-label="Packages"><table id="packages-table">
       <caption>${catalog.packages.length} file(s) in the catalog, ${catalog.rejected.length} refused by their source</caption>
       <thead><tr><th scope="col">File</th><th scope="col">Version</th><th scope="col">Platform</th><th scope="col">Verdict</th>
         <th scope="col">Method</th><th scope="col">Signer identity</th><th scope="col">Issuer</th><th scope="col">Reason</th></tr></thead>

@@ -28,7 +28,7 @@ export function Rollouts() {
   return html`<section><h1>Rollouts</h1>
     <p><a href=${href(['rollouts', 'new'])}>New rollout</a></p>
     <${Freshness} live=${live} />
-    ${live.data ? html`<div class="table-wrap"><table id="rollouts-table"><caption>Rollouts, newest first</caption>
+    ${live.data ? html`<div class="table-wrap" tabindex="0" role="region" aria-label="Rollouts"><table id="rollouts-table"><caption>Rollouts, newest first</caption>
       <thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Failure ratio</th><th scope="col">Created</th></tr></thead>
       <tbody>${[...live.data.rollouts].reverse().map((rollout) => html`<tr>
         <td><a href=${href(['rollouts', rollout.id])}>${rollout.version}</a></td><td><${Badge} state=${rollout.status} /></td>
@@ -99,7 +99,7 @@ export function RolloutPage({ id }: { id: string }) {
         <select id="member-state" value=${state} onChange=${(event: Event) => setState((event.target as HTMLSelectElement).value)}>
           <option value="">any state</option>${UPGRADE_STATES.map((name) => html`<option value=${name}>${name.replace('_', ' ')}</option>`)}
         </select></div>
-      <div class="table-wrap"><table id="members-table"><caption>${live.data!.members.length} agent(s)${live.data!.shownState ? ` ${live.data!.shownState.replace('_', ' ')}` : ''}</caption>
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Agents of this rollout"><table id="members-table"><caption>${live.data!.members.length} agent(s)${live.data!.shownState ? ` ${live.data!.shownState.replace('_', ' ')}` : ''}</caption>
         <thead><tr><th scope="col">Agent</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">From</th><th scope="col">Download</th><th scope="col">Error</th></tr></thead>
         <tbody>${live.data!.members.map((member) => html`<tr>
           <td><a href=${href(['agents', member.instance_uid])}><code>${member.instance_uid}</code></a></td><td>${member.wave + 1}</td>
