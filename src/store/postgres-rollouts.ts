@@ -4,82 +4,11 @@
 // it finally locks), and an admission locks its rollout's wave rows before reading the counts,
 // so no two instances can both see room for one more in the same wave.
 import type { Pool, PoolClient } from 'pg';
-import type {
-  RolloutMember,
-  RolloutRecord,
-  RolloutSpec,
-  RolloutStatus,
-  UpgradeDetail,
-  UpgradeState,
-  UpgradeStateChange,
-} from '../rollouts/types';
+import type { RolloutMember, RolloutRecord, RolloutStatus, UpgradeStateChange } from '../rollouts/types';
 import { appendHistory, inTransaction } from './postgres-sql';
+import { MEMBER_COLUMNS, ROLLOUT_COLUMNS, WAVE_COLUMNS, memberOf, memberValues, rolloutOf, rolloutsOf } from './rollout-rows';
+import { admissionChange, transitionChange, type MemberRow, type RolloutRow, type WaveRow } from './rollout-rows';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
-
-/** State-change rows kept per agent, as in the SQLite store. */
-
-/** BIGINT columns arrive as text from pg; they are converted where rows become records. */
-type Big = string;
-
-interface RolloutRow {
-  id: string;
-  created_ms: Big;
-  updated_ms: Big;
-  status: RolloutStatus;
-  reason: string | null;
-  resumed_ms: Big | null;
-  spec: string;
-}
-
-interface WaveRow {
-  rollout_id: string;
-  wave: number;
-  opened_ms: Big | null;
-  admitted: number;
-}
-
-interface MemberRow {
-  rollout_id: string;
-  instance_uid: string;
-  wave: number;
-  not_before_ms: Big;
-  generation: number;
-  state: UpgradeState;
-  state_ms: Big;
-  from_version: string;
-  detail: string;
-}
-
-const MEMBER_COLUMNS = 'rollout_id, instance_uid, wave, not_before_ms, generation, state, state_ms, from_version, detail';
-const WAVE_COLUMNS = 'rollout_id, wave, opened_ms, admitted';
-const ROLLOUT_COLUMNS = 'id, created_ms, updated_ms, status, reason, resumed_ms, spec';
-
-function memberOf(row: MemberRow): RolloutMember {
-  return {
-    rolloutId: row.rollout_id,
-    instanceUid: row.instance_uid,
-    wave: row.wave,
-    notBeforeMs: Number(row.not_before_ms),
-    generation: row.generation,
-    state: row.state,
-    stateAtMs: Number(row.state_ms),
-    fromVersion: row.from_version,
-    detail: JSON.parse(row.detail) as UpgradeDetail,
-  };
-}
-
-function recordOf(row: RolloutRow, waves: WaveRow[]): RolloutRecord {
-  return {
-    id: row.id,
-    spec: JSON.parse(row.spec) as RolloutSpec,
-    status: row.status,
-    reason: row.reason ?? undefined,
-    createdAtMs: Number(row.created_ms),
-    updatedAtMs: Number(row.updated_ms),
-    resumedAtMs: row.resumed_ms === null ? undefined : Number(row.resumed_ms),
-    waves: waves.map((wave) => ({ openedAtMs: wave.opened_ms === null ? undefined : Number(wave.opened_ms), admitted: wave.admitted })),
-  };
-}
 
 /** One statement for any number of members: arrays, not a parameter per value. */
 const INSERT_MEMBERS = `
@@ -87,18 +16,10 @@ const INSERT_MEMBERS = `
   SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::integer[], $6::text[], $7::bigint[], $8::text[], $9::text[])
   ON CONFLICT DO NOTHING`;
 
-function memberArrays(members: RolloutMember[]): unknown[] {
-  return [
-    members.map((member) => member.rolloutId),
-    members.map((member) => member.instanceUid),
-    members.map((member) => member.wave),
-    members.map((member) => member.notBeforeMs),
-    members.map((member) => member.generation),
-    members.map((member) => member.state),
-    members.map((member) => member.stateAtMs),
-    members.map((member) => member.fromVersion),
-    members.map((member) => JSON.stringify(member.detail)),
-  ];
+/** The parameters of INSERT_MEMBERS: one array a column, in MEMBER_COLUMNS order. */
+function memberArrays(members: RolloutMember[]): unknown[][] {
+  const rows = members.map(memberValues);
+  return MEMBER_COLUMNS.split(', ').map((_, column) => rows.map((row) => row[column]));
 }
 
 /** Appends changes in the given order and keeps the newest per agent. */
@@ -130,10 +51,7 @@ export class PostgresRolloutStore implements RolloutStore {
         [rollout.id, rollout.waves.map((wave) => wave.openedAtMs ?? null), rollout.waves.map((wave) => wave.admitted)],
       );
       if (members.length > 0) await client.query(INSERT_MEMBERS, memberArrays(members));
-      await addHistory(client, members.map((member) => ({
-        instanceUid: member.instanceUid, rolloutId: member.rolloutId, atMs: member.stateAtMs,
-        fromState: undefined, toState: member.state, detail: member.detail,
-      })));
+      await addHistory(client, members.map(admissionChange));
     });
   }
 
@@ -142,7 +60,7 @@ export class PostgresRolloutStore implements RolloutStore {
     const row = rollout.rows[0];
     if (row === undefined) return undefined;
     const waves = await this.pool.query<WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave`, [id]);
-    return recordOf(row, waves.rows);
+    return rolloutOf(row, waves.rows);
   }
 
   async listRollouts(): Promise<RolloutRecord[]> {
@@ -150,13 +68,7 @@ export class PostgresRolloutStore implements RolloutStore {
     // at most, rather than a wave list belonging to nothing.
     const waveRows = await this.pool.query<WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves ORDER BY rollout_id, wave`);
     const rollouts = await this.pool.query<RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_ms DESC, position DESC`);
-    const waves = new Map<string, WaveRow[]>();
-    for (const row of waveRows.rows) {
-      const list = waves.get(row.rollout_id) ?? [];
-      list.push(row);
-      waves.set(row.rollout_id, list);
-    }
-    return rollouts.rows.map((row) => recordOf(row, waves.get(row.id) ?? []));
+    return rolloutsOf(rollouts.rows, waveRows.rows);
   }
 
   async setRolloutStatus(id: string, from: RolloutStatus[], to: RolloutStatus, reason: string | undefined, atMs: number): Promise<boolean> {
@@ -204,9 +116,7 @@ export class PostgresRolloutStore implements RolloutStore {
       const member = place(waves.rows.map((wave) => wave.admitted));
       await client.query(INSERT_MEMBERS, memberArrays([member]));
       await client.query('UPDATE rollout_waves SET admitted = admitted + 1 WHERE rollout_id = $1 AND wave = $2', [rolloutId, member.wave]);
-      await addHistory(client, [{
-        instanceUid, rolloutId, atMs: member.stateAtMs, fromState: undefined, toState: member.state, detail: member.detail,
-      }]);
+      await addHistory(client, [admissionChange(member)]);
       return member;
     });
   }
@@ -223,9 +133,7 @@ export class PostgresRolloutStore implements RolloutStore {
       );
       const applied = (result.rowCount ?? 0) > 0;
       if (applied) {
-        await addHistory(client, [{
-          instanceUid, rolloutId, atMs: transition.atMs, fromState: transition.expectState, toState: transition.state, detail: transition.detail,
-        }]);
+        await addHistory(client, [transitionChange(rolloutId, instanceUid, transition)]);
       }
       return applied;
     });

@@ -5,6 +5,7 @@
 // a durable write that another instance made in the meantime.
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { ServerError } from '../errors';
+import { BatchQueue } from './batch-queue';
 import { checkSchemaName, migrate } from './postgres-schema';
 import {
   AGENT_COLUMNS,
@@ -73,18 +74,19 @@ const WRITE_BATCH = `
 
 export class PostgresStore implements AgentStore {
   private readonly pool: Pool;
-  private readonly pending = new Map<string, AgentRecord>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly onError: (error: unknown) => void;
-  /** The batch being written; others wait for it so that no two batches overlap. */
-  private writing: Promise<void> | undefined;
+  /** Routine writes, one statement a batch; no two batches overlap. */
+  private readonly batch: BatchQueue<AgentRecord, Promise<void>>;
+  private readonly pending: Map<string, AgentRecord>;
   private closed = false;
 
   private constructor(pool: Pool, options: PostgresStoreOptions) {
     this.pool = pool;
-    this.onError = options.onError ?? (() => undefined);
-    this.timer = setInterval(() => void this.writePendingSafely(), options.writeBatchMs ?? 1000);
-    this.timer.unref();
+    this.batch = new BatchQueue({
+      write: (records) => this.writeBatch(records),
+      intervalMs: options.writeBatchMs ?? 1000,
+      onError: options.onError ?? (() => undefined),
+    });
+    this.pending = this.batch.entries;
   }
 
   /** Connects, migrates and returns the store; fails with STORE_FAILURE naming the database. */
@@ -132,29 +134,10 @@ export class PostgresStore implements AgentStore {
       records.map((record) => attributesColumn(record.description)),
       records.map((record) => JSON.stringify(record)),
     ]);
-    // Cleared only once written: a failed batch stays pending and is tried again.
-    for (const record of records) {
-      if (this.pending.get(record.instanceUid) === record) this.pending.delete(record.instanceUid);
-    }
   }
 
   private async writePending(): Promise<void> {
-    while (this.writing !== undefined) await this.writing;
-    if (this.pending.size === 0) return;
-    this.writing = this.writeBatch([...this.pending.values()]).finally(() => {
-      this.writing = undefined;
-    });
-    await this.writing;
-  }
-
-  /** The timer's batch write: a failure (database gone, failover) is reported, never thrown. */
-  private async writePendingSafely(): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.writePending();
-    } catch (error) {
-      this.onError(error);
-    }
+    await this.batch.write();
   }
 
   private async write(record: AgentRecord): Promise<void> {
@@ -196,15 +179,10 @@ export class PostgresStore implements AgentStore {
     });
   }
 
-  /** Lets the batch being written, if any, commit; its failure is the timer's to report. */
-  private async batchWritten(): Promise<void> {
-    while (this.writing !== undefined) await this.writing.catch(() => undefined);
-  }
-
   async deleteAgent(instanceUid: string): Promise<boolean> {
     // A batch already on its way may carry this agent: were the delete to run first, the
     // batch's upsert would insert the agent again after it.
-    await this.batchWritten();
+    await this.batch.idle();
     const waiting = this.pending.delete(instanceUid);
     return this.transaction(async (client) => {
       await client.query('DELETE FROM package_status_history WHERE instance_uid = $1', [instanceUid]);
@@ -312,11 +290,11 @@ export class PostgresStore implements AgentStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    clearInterval(this.timer);
     try {
       await this.writePending();
     } finally {
       this.closed = true;
+      this.batch.stop();
       await this.pool.end();
     }
   }

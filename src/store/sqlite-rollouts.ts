@@ -2,60 +2,11 @@
 // connection (its tables come from the agent store's migrations). Conditional updates and
 // IMMEDIATE transactions keep several processes on one file in agreement.
 import type Database from 'better-sqlite3';
-import type {
-  RolloutMember,
-  RolloutRecord,
-  RolloutSpec,
-  RolloutStatus,
-  UpgradeDetail,
-  UpgradeState,
-  UpgradeStateChange,
-} from '../rollouts/types';
+import type { RolloutMember, RolloutRecord, RolloutStatus, UpgradeStateChange } from '../rollouts/types';
+import { MEMBER_COLUMNS, ROLLOUT_COLUMNS, WAVE_COLUMNS, memberOf, memberValues, rolloutOf, rolloutsOf } from './rollout-rows';
+import { admissionChange, transitionChange, type MemberRow, type RolloutRow, type WaveRow } from './rollout-rows';
 import type { MemberCount, MemberQuery, RolloutStore, Transition } from './rollouts';
 import { HISTORY_PER_AGENT } from './types';
-
-
-interface RolloutRow {
-  id: string;
-  created_ms: number;
-  updated_ms: number;
-  status: RolloutStatus;
-  reason: string | null;
-  resumed_ms: number | null;
-  spec: string;
-}
-
-interface WaveRow {
-  wave: number;
-  opened_ms: number | null;
-  admitted: number;
-}
-
-interface MemberRow {
-  rollout_id: string;
-  instance_uid: string;
-  wave: number;
-  not_before_ms: number;
-  generation: number;
-  state: UpgradeState;
-  state_ms: number;
-  from_version: string;
-  detail: string;
-}
-
-function memberOf(row: MemberRow): RolloutMember {
-  return {
-    rolloutId: row.rollout_id,
-    instanceUid: row.instance_uid,
-    wave: row.wave,
-    notBeforeMs: row.not_before_ms,
-    generation: row.generation,
-    state: row.state,
-    stateAtMs: row.state_ms,
-    fromVersion: row.from_version,
-    detail: JSON.parse(row.detail) as UpgradeDetail,
-  };
-}
 
 export class SqliteRolloutStore implements RolloutStore {
   private readonly database: Database.Database;
@@ -71,14 +22,13 @@ export class SqliteRolloutStore implements RolloutStore {
       insertWave: prepare<[string, number, number | null, number]>(
         'INSERT INTO rollout_waves (rollout_id, wave, opened_ms, admitted) VALUES (?, ?, ?, ?)',
       ),
-      insertMember: prepare<[string, string, number, number, number, string, number, string, string]>(
-        `INSERT INTO rollout_members (rollout_id, instance_uid, wave, not_before_ms, generation, state, state_ms, from_version, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      insertMember: prepare<ReturnType<typeof memberValues>>(
+        `INSERT INTO rollout_members (${MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
-      getRollout: prepare<[string], RolloutRow>('SELECT * FROM rollouts WHERE id = ?'),
-      listRollouts: prepare<[], RolloutRow>('SELECT * FROM rollouts ORDER BY created_ms DESC, rowid DESC'),
-      waves: prepare<[string], WaveRow>('SELECT wave, opened_ms, admitted FROM rollout_waves WHERE rollout_id = ? ORDER BY wave'),
-      allWaves: prepare<[], WaveRow & { rollout_id: string }>('SELECT rollout_id, wave, opened_ms, admitted FROM rollout_waves ORDER BY rollout_id, wave'),
+      getRollout: prepare<[string], RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?`),
+      listRollouts: prepare<[], RolloutRow>(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_ms DESC, rowid DESC`),
+      waves: prepare<[string], WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves WHERE rollout_id = ? ORDER BY wave`),
+      allWaves: prepare<[], WaveRow>(`SELECT ${WAVE_COLUMNS} FROM rollout_waves ORDER BY rollout_id, wave`),
       setStatus: prepare<[RolloutStatus, string | null, number, number | null, string]>(
         'UPDATE rollouts SET status = ?, reason = ?, updated_ms = ?, resumed_ms = coalesce(?, resumed_ms) WHERE id = ?',
       ),
@@ -86,7 +36,7 @@ export class SqliteRolloutStore implements RolloutStore {
         'UPDATE rollout_waves SET opened_ms = ? WHERE rollout_id = ? AND wave = ? AND opened_ms IS NULL',
       ),
       addAdmitted: prepare<[string, number]>('UPDATE rollout_waves SET admitted = admitted + 1 WHERE rollout_id = ? AND wave = ?'),
-      getMember: prepare<[string, string], MemberRow>('SELECT * FROM rollout_members WHERE rollout_id = ? AND instance_uid = ?'),
+      getMember: prepare<[string, string], MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM rollout_members WHERE rollout_id = ? AND instance_uid = ?`),
       transition: prepare<[string, number, string, number, string, string, string, number]>(
         `UPDATE rollout_members SET state = ?, state_ms = ?, detail = ?, generation = ?
           WHERE rollout_id = ? AND instance_uid = ? AND state = ? AND state_ms = ?`,
@@ -106,24 +56,8 @@ export class SqliteRolloutStore implements RolloutStore {
     };
   }
 
-  private recordOf(row: RolloutRow, waves: WaveRow[]): RolloutRecord {
-    return {
-      id: row.id,
-      spec: JSON.parse(row.spec) as RolloutSpec,
-      status: row.status,
-      reason: row.reason ?? undefined,
-      createdAtMs: row.created_ms,
-      updatedAtMs: row.updated_ms,
-      resumedAtMs: row.resumed_ms ?? undefined,
-      waves: waves.map((wave) => ({ openedAtMs: wave.opened_ms ?? undefined, admitted: wave.admitted })),
-    };
-  }
-
   private insertMember(member: RolloutMember): boolean {
-    return this.statements.insertMember.run(
-      member.rolloutId, member.instanceUid, member.wave, member.notBeforeMs, member.generation,
-      member.state, member.stateAtMs, member.fromVersion, JSON.stringify(member.detail),
-    ).changes > 0;
+    return this.statements.insertMember.run(...memberValues(member)).changes > 0;
   }
 
   private addHistory(changes: UpgradeStateChange[]): void {
@@ -138,26 +72,17 @@ export class SqliteRolloutStore implements RolloutStore {
       );
       rollout.waves.forEach((wave, index) => this.statements.insertWave.run(rollout.id, index, wave.openedAtMs ?? null, wave.admitted));
       for (const member of members) this.insertMember(member);
-      this.addHistory(members.map((member) => ({
-        instanceUid: member.instanceUid, rolloutId: member.rolloutId, atMs: member.stateAtMs,
-        fromState: undefined, toState: member.state, detail: member.detail,
-      })));
+      this.addHistory(members.map(admissionChange));
     }).immediate();
   }
 
   async getRollout(id: string): Promise<RolloutRecord | undefined> {
     const row = this.statements.getRollout.get(id);
-    return row === undefined ? undefined : this.recordOf(row, this.statements.waves.all(id));
+    return row === undefined ? undefined : rolloutOf(row, this.statements.waves.all(id));
   }
 
   async listRollouts(): Promise<RolloutRecord[]> {
-    const waves = new Map<string, WaveRow[]>();
-    for (const row of this.statements.allWaves.all()) {
-      const list = waves.get(row.rollout_id) ?? [];
-      list.push(row);
-      waves.set(row.rollout_id, list);
-    }
-    return this.statements.listRollouts.all().map((row) => this.recordOf(row, waves.get(row.id) ?? []));
+    return rolloutsOf(this.statements.listRollouts.all(), this.statements.allWaves.all());
   }
 
   async setRolloutStatus(id: string, from: RolloutStatus[], to: RolloutStatus, reason: string | undefined, atMs: number): Promise<boolean> {
@@ -188,7 +113,7 @@ export class SqliteRolloutStore implements RolloutStore {
       const member = place(this.statements.waves.all(rolloutId).map((wave) => wave.admitted));
       this.insertMember(member);
       this.statements.addAdmitted.run(rolloutId, member.wave);
-      this.addHistory([{ instanceUid, rolloutId, atMs: member.stateAtMs, fromState: undefined, toState: member.state, detail: member.detail }]);
+      this.addHistory([admissionChange(member)]);
       return member;
     }).immediate();
   }
@@ -202,9 +127,7 @@ export class SqliteRolloutStore implements RolloutStore {
         rolloutId, instanceUid, transition.expectState, transition.expectStateAtMs,
       ).changes > 0;
       if (applied) {
-        this.addHistory([{
-          instanceUid, rolloutId, atMs: transition.atMs, fromState: transition.expectState, toState: transition.state, detail: transition.detail,
-        }]);
+        this.addHistory([transitionChange(rolloutId, instanceUid, transition)]);
       }
       return applied;
     }).immediate();
@@ -234,7 +157,7 @@ export class SqliteRolloutStore implements RolloutStore {
       params.push(query.afterInstanceUid);
     }
     params.push(query.limit);
-    const sql = `SELECT * FROM rollout_members WHERE ${clauses.join(' AND ')} ORDER BY instance_uid LIMIT ?`;
+    const sql = `SELECT ${MEMBER_COLUMNS} FROM rollout_members WHERE ${clauses.join(' AND ')} ORDER BY instance_uid LIMIT ?`;
     return this.database.prepare<unknown[], MemberRow>(sql).all(...params).map(memberOf);
   }
 

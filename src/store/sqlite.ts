@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors';
+import { BatchQueue } from './batch-queue';
 import { InternedStrings } from './interned';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
@@ -54,15 +55,15 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements AgentStore {
   private readonly database: Database.Database;
   /** Batched writes; `full` when more than the last-seen time and sequence number changed. */
-  private readonly pending = new Map<string, { record: AgentRecord; full: boolean }>();
+  private readonly batch: BatchQueue<{ record: AgentRecord; full: boolean }, void>;
+  /** The batch's entries, which a poll reads and updates in place. */
+  private readonly pending: Map<string, { record: AgentRecord; full: boolean }>;
   /** The latest record of each agent, as written or about to be: reads come from here first. */
   private readonly cache = new Map<string, AgentRecord>();
   private readonly maxCachedAgents: number;
-  private readonly timer: NodeJS.Timeout;
   private readonly statements: AgentStatements;
   private readonly queries = new Map<string, Database.Statement<unknown[], AgentRow>>();
   private closed = false;
-  private draining = false;
   private readonly onError: (error: unknown) => void;
   private durable = new Map<string, { record: AgentRecord; full: true; resolve: () => void; reject: (error: unknown) => void }>();
   /** Writes rows in one transaction: whole records, or only the two columns a routine poll moves. */
@@ -98,10 +99,15 @@ export class SqliteStore implements AgentStore {
       }
     });
     this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
-    this.timer = setInterval(() => this.writePendingSafely(), options.writeBatchMs ?? 1000);
+    this.batch = new BatchQueue({
+      write: (rows) => this.writeRows(rows),
+      intervalMs: options.writeBatchMs ?? 1000,
+      chunkRows: BATCH_CHUNK_ROWS,
+      onError: this.onError,
+    });
+    this.pending = this.batch.entries;
     this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
     this.loadRecentAgents();
-    this.timer.unref();
   }
 
   private migrate(): void {
@@ -115,43 +121,6 @@ export class SqliteStore implements AgentStore {
         this.database.pragma(`user_version = ${version + 1}`);
       })();
     }
-  }
-
-  /** Writes batched records, all of them or at most `limit`, in one transaction. */
-  private writePending(limit = Infinity): void {
-    if (this.pending.size === 0 || this.closed) return;
-    const entries: Array<{ record: AgentRecord; full: boolean }> = [];
-    for (const entry of this.pending.values()) {
-      if (entries.length >= limit) break;
-      entries.push(entry);
-    }
-    this.writeRows(entries);
-    // Cleared only once written: a failed batch stays pending and is tried again.
-    for (const entry of entries) {
-      if (this.pending.get(entry.record.instanceUid) === entry) this.pending.delete(entry.record.instanceUid);
-    }
-  }
-
-  /**
-   * The timer's batch write, in chunks with the event loop free between them, so thousands of
-   * batched records never hold up the polls in flight. A failure (disk full, locked file) is
-   * reported, never thrown, and the records stay pending.
-   */
-  private writePendingSafely(): void {
-    if (this.draining) return;
-    this.draining = true;
-    const step = (): void => {
-      try {
-        this.writePending(BATCH_CHUNK_ROWS);
-      } catch (error) {
-        this.draining = false;
-        this.onError(error);
-        return;
-      }
-      if (this.pending.size > 0 && !this.closed) setImmediate(step);
-      else this.draining = false;
-    };
-    step();
   }
 
   /** Durable writes queued in one turn of the event loop go in one transaction. */
@@ -310,7 +279,7 @@ export class SqliteStore implements AgentStore {
   /** Everything queued, durable and batched, written now: listings then see every agent. */
   private writeAll(): void {
     if (this.durable.size > 0) this.writeDurable();
-    this.writePending();
+    this.batch.write();
   }
 
   async countAgents(): Promise<number> {
@@ -420,7 +389,7 @@ export class SqliteStore implements AgentStore {
     if (this.closed) return;
     this.writeAll();
     this.closed = true;
-    clearInterval(this.timer);
+    this.batch.stop();
     await this.checkpointer.stop();
     // One last full checkpoint, so the database file alone holds everything.
     this.database.pragma('wal_checkpoint(TRUNCATE)');

@@ -1,0 +1,113 @@
+// The routine writes of both stores (last seen, sequence number), gathered per agent in memory
+// and written in batches: by a timer, or at once when a reader needs everything written. One
+// batch at a time, and an entry leaves the queue only once written and not replaced meanwhile,
+// so a failed batch stays queued and goes with the next one.
+
+export interface BatchQueueOptions<Entry, Written extends void | Promise<void>> {
+  /**
+   * Writes the entries in one transaction; throws or rejects to keep them queued. SQLite's
+   * writer is synchronous (returns nothing), PostgreSQL's returns a promise.
+   */
+  write(entries: Entry[]): Written;
+  /** How often the timer writes a batch. */
+  intervalMs: number;
+  /**
+   * When set, the timer writes at most this many entries at once and goes on in further
+   * chunks, with the event loop free between them, until nothing is queued: a synchronous
+   * writer holds up every poll while it runs.
+   */
+  chunkRows?: number;
+  /** Told of a failed timer batch (a write asked for directly throws instead). */
+  onError(error: unknown): void;
+}
+
+export class BatchQueue<Entry, Written extends void | Promise<void>> {
+  /**
+   * The queued entries by instance uid. The stores read, add, replace and drop entries here
+   * directly: a poll's write is one Map operation, nothing more.
+   */
+  readonly entries = new Map<string, Entry>();
+  private readonly options: BatchQueueOptions<Entry, Written>;
+  private readonly timer: NodeJS.Timeout;
+  /** The batch being written by an asynchronous writer; a synchronous one never leaves one. */
+  private writing: Promise<void> | undefined;
+  /** The timer's batch is still going on (in chunks, or waiting on its write). */
+  private draining = false;
+  private stopped = false;
+
+  constructor(options: BatchQueueOptions<Entry, Written>) {
+    this.options = options;
+    this.timer = setInterval(() => this.writeOnTimer(), options.intervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Writes the queued entries, all or at most `limit`, once the batch already being written (if
+   * any) is done. Returns what the writer returns, and nothing when there is nothing to write:
+   * a synchronous writer's caller (SQLite's store) reads the written rows in the same turn.
+   */
+  write(limit = Infinity): Written | undefined {
+    // The cast restates what `write` returned: only an asynchronous writer leaves `writing` set.
+    if (this.writing !== undefined) return this.writing.then(() => this.write(limit)) as Written;
+    if (this.entries.size === 0 || this.stopped) return undefined;
+    const taken: Array<[string, Entry]> = [];
+    for (const pair of this.entries) {
+      if (taken.length >= limit) break;
+      taken.push(pair);
+    }
+    const written = this.options.write(taken.map(([, entry]) => entry));
+    if (written === undefined) {
+      this.forgetWritten(taken);
+      return written;
+    }
+    const writing = written.then(() => this.forgetWritten(taken)).finally(() => {
+      this.writing = undefined;
+    });
+    this.writing = writing;
+    return writing as Written;
+  }
+
+  /** Waits until no batch is being written; a failed one is the timer's to report. */
+  async idle(): Promise<void> {
+    while (this.writing !== undefined) await this.writing.catch(() => undefined);
+  }
+
+  /** Stops the timer and every later write; what is still queued stays unwritten. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  private forgetWritten(taken: Array<[string, Entry]>): void {
+    // Cleared only once written; an entry replaced while its batch was written stays queued.
+    for (const [key, entry] of taken) {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    }
+  }
+
+  /** The timer's batch. A failure (disk full, database gone) is reported, never thrown. */
+  private writeOnTimer(): void {
+    if (this.draining || this.stopped) return;
+    this.draining = true;
+    const failed = (error: unknown): void => {
+      this.draining = false;
+      this.options.onError(error);
+    };
+    const next = (): void => {
+      if (this.options.chunkRows !== undefined && this.entries.size > 0 && !this.stopped) setImmediate(step);
+      else this.draining = false;
+    };
+    const step = (): void => {
+      let written: Written | undefined;
+      try {
+        written = this.write(this.options.chunkRows);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      if (written === undefined) next();
+      else written.then(next, failed);
+    };
+    step();
+  }
+}
