@@ -25,6 +25,8 @@ interface RolloutBody {
 
 const DEFAULT_SUCCESS_RATIO = 0.9;
 const DEFAULT_FAILURE_RATIO = 0.1;
+/** How far from now a start_time may be, either way. */
+const START_TIME_RANGE_MS = 366 * 86_400_000;
 /** Uids listed per reason in a preview: enough to act on, bounded for a large fleet. */
 const LISTED = 1000;
 
@@ -55,6 +57,10 @@ export function specFrom(body: RolloutBody, nowMs: number, inCatalog: (version: 
   if (body.start_time !== undefined) {
     startMs = Date.parse(body.start_time);
     if (Number.isNaN(startMs)) throw new ServerError('BAD_REQUEST', 'body/start_time is not an RFC 3339 time');
+    // Centuries away is a typo, not a plan; it would also hold the rollout open for ever.
+    if (Math.abs(startMs - nowMs) > START_TIME_RANGE_MS) {
+      throw new ServerError('BAD_REQUEST', 'body/start_time must be within a year of now');
+    }
   }
   if (!inCatalog(version)) {
     throw new ServerError('VERSION_NOT_IN_CATALOG', `version ${version} is not an offerable, verified package in the catalog`);

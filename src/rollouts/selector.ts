@@ -9,7 +9,7 @@ import type { RolloutSelector } from './types';
 /** A message naming what is wrong with the selector, or undefined when it is usable. */
 export function selectorProblem(selector: RolloutSelector): string | undefined {
   if (selector.version !== undefined && semver.validRange(selector.version) === null) {
-    return `selector.version "${selector.version}" is not a semver range`;
+    return `selector/version "${selector.version}" is not a semver range`;
   }
   return undefined;
 }

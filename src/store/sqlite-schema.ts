@@ -59,7 +59,10 @@ export /** Attribute text as offers.ts reads it: identifying first, then non-ide
 function attributeSql(key: string, params: unknown[]): string {
   // A double quote would end the quoted JSON path step; such keys cannot be filtered on.
   if (key.includes('"')) throw new ServerError('BAD_REQUEST', 'attribute: a key may not contain a double quote');
-  params.push(`$.description.identifying."${key}"`, `$.description.nonIdentifying."${key}"`);
+  // SQLite compares a quoted path step with the key as the JSON text spells it (a backslash is
+  // `\\` there), so the step is spelled the way JSON.stringify wrote the record.
+  const step = JSON.stringify(key).slice(1, -1);
+  params.push(`$.description.identifying."${step}"`, `$.description.nonIdentifying."${step}"`);
   return 'coalesce(json_extract(record, ?), json_extract(record, ?))';
 }
 
