@@ -4,7 +4,8 @@
 import type { Test } from 'tap';
 import { uidToString } from '../../src/opamp/codec';
 import { call, keyFile, type AdminAnswer } from '../admin/helpers';
-import { fleet as startFleet, type Fleet } from '../rollouts/helpers';
+import { testConfig } from '../helpers/server';
+import { clock, fleet as startFleet, releases, type Fleet } from '../rollouts/helpers';
 
 export const CONSOLE_KEY = 'console-scenario-admin-key-0123456789';
 
@@ -23,12 +24,19 @@ export interface ScenarioOptions {
   /** Agents of each kind, times this (the README's screenshots want a fuller fleet). */
   scale?: number;
   flags?: Record<string, string | boolean>;
+  /** The server's clock at the real time rather than in 2030 (the README's screenshots show dates). */
+  realTime?: boolean;
 }
 
 export async function consoleScenario(t: Test, options: ScenarioOptions = {}): Promise<Scenario> {
   const scale = options.scale ?? 1;
   const flags = { ...(options.withKey ? { 'admin-keys-file': keyFile({ ops: CONSOLE_KEY }) } : {}), ...options.flags };
-  const fleet = await startFleet(t, flags);
+  const fleet = options.realTime
+    ? await startFleet(t, {}, {
+      clock: clock(Date.now()),
+      config: testConfig({ 'packages-dir': await releases(), 'allow-unsigned': true, 'trusted-root-refresh': false, ...flags }),
+    })
+    : await startFleet(t, flags);
   const key = options.withKey ? CONSOLE_KEY : undefined;
   const admin = (method: string, route: string, body?: unknown) => call(fleet.server.url, method, route, { key, body });
   const edge = fleet.agents(1, { version: '0.109.0', os: 'darwin', arch: 'arm64', hostName: 'edge-gateway-7' });

@@ -2,10 +2,11 @@
 // alone; the colour only repeats it.
 import { html } from 'htm/preact';
 
+// Icons from blocks common fonts carry (Debian's chromium drew ⏸ and ⧗ as empty boxes).
 const STATE_ICONS: Record<string, string> = {
   online: '●', offline: '○', disconnected: '⊘',
-  active: '▶', paused: '⏸', cancelled: '■',
-  scheduled: '◷', offered: '✉', downloading: '↓', installing: '⚙', installed: '✔', failed: '✖', stuck: '⧗', rolled_back: '↺',
+  active: '▶', paused: '‖', cancelled: '■',
+  scheduled: '◷', offered: '✉', downloading: '↓', installing: '⚙', installed: '✔', failed: '✖', stuck: '‼', rolled_back: '↺',
   ok: '✔', failing: '✖', HEALTHY: '✔', DEGRADED: '⚠', offerable: '✔', rejected: '✖', healthy: '✔', unhealthy: '✖',
 };
 

@@ -40,7 +40,7 @@ export function Rollouts() {
 }
 
 const ACTIONS: Array<{ verb: 'pause' | 'resume' | 'retry' | 'cancel'; label: string; question: string; allowed: (rollout: Rollout) => boolean }> = [
-  { verb: 'pause', label: '⏸ Pause', question: 'Pause this rollout? No agent is offered the version until it resumes.', allowed: (rollout) => rollout.status === 'active' },
+  { verb: 'pause', label: '‖ Pause', question: 'Pause this rollout? No agent is offered the version until it resumes.', allowed: (rollout) => rollout.status === 'active' },
   { verb: 'resume', label: '▶ Resume', question: 'Resume this rollout?', allowed: (rollout) => rollout.status === 'paused' },
   { verb: 'retry', label: '↺ Retry failed and stuck', question: 'Offer the version again to every failed and stuck agent?', allowed: (rollout) => rollout.status !== 'cancelled' },
   { verb: 'cancel', label: '■ Cancel', question: 'Cancel this rollout? It cannot be resumed.', allowed: (rollout) => rollout.status !== 'cancelled' },
