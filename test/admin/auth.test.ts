@@ -12,7 +12,8 @@ const FAST = { keyFileIntervalMs: 50 };
 t.test('agent keys from the file: refusals and acceptances on /v1/opamp', async (t) => {
   const agentFile = keyFile({ fleet: AGENT_KEY });
   const adminFile = keyFile({ ops: ADMIN_KEY });
-  const server = await startServer({ 'agent-keys-file': agentFile, 'admin-keys-file': adminFile }, FAST);
+  const { logger, lines } = capturingLogger();
+  const server = await startServer({ 'agent-keys-file': agentFile, 'admin-keys-file': adminFile }, { ...FAST, logger });
   t.teardown(() => server.close());
   const message = { instanceUid: uid(1), sequenceNum: 0, capabilities: 1 };
 
@@ -36,7 +37,8 @@ t.test('agent keys from the file: refusals and acceptances on /v1/opamp', async 
 
   // A broken edit keeps the keys in force rather than locking every agent out.
   fs.writeFileSync(agentFile, 'no colon on this line\n');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  const rejected = (line: Record<string, unknown>) => line.file === agentFile && /keeping the keys in force/.test(String(line.msg));
+  await waitFor(() => lines.some(rejected), 'the broken key file to be read and rejected');
   t.equal((await poll(server.url, message, { authorization: 'ApiKey rotated-key-0123456789' })).status, 200, 'a bad file keeps the old keys');
 });
 

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { temporaryDirectory } from '../helpers/server';
+import { waitFor as waitForValue } from '../helpers/wait';
 
 export function writeKeyFile(file: string, keys: Record<string, string>): void {
   // Written beside and renamed into place, the way secret managers replace files.
@@ -64,13 +64,9 @@ export function capturingLogger(): { logger: Logger; lines: Array<Record<string,
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
+/** test/helpers/wait.ts's waitFor, in the argument order these tests were written with. */
 export async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitForValue(what, condition, { timeoutMs, intervalMs: 50 });
 }
 
 /** One sample's value from Prometheus text, or 0 when absent. */

@@ -1,10 +1,14 @@
 // A real OpAMP client from npm (@elastic/opamp-client-node, HTTP polling, no AcceptsPackages)
-// polls the real server for several seconds: not one error on either side.
+// polls the real server a dozen times: not one error on either side.
 import pino from 'pino';
 import t from 'tap';
 import { createOpAMPClient } from '@elastic/opamp-client-node';
 import { uidToString } from '../../src/opamp/codec';
 import { startServer } from '../helpers/server';
+import { waitFor } from '../helpers/wait';
+
+/** Polls the client makes before it is stopped: its first, then heartbeats 0.2 s apart. */
+const POLLS = 12;
 
 t.test('@elastic/opamp-client-node polls without a single error', async (t) => {
   // Every refused or failed request is logged by the server with its error code.
@@ -35,7 +39,11 @@ t.test('@elastic/opamp-client-node polls without a single error', async (t) => {
     nonIdentifyingAttributes: { 'os.type': 'linux', 'host.name': 'test-host' },
   });
   client.start();
-  await new Promise((resolve) => setTimeout(resolve, 4000));
+  // The sequence number counts the client's messages from 1; listAgents writes the batched ones first.
+  await waitFor(`${POLLS} polls of the client`, async () => {
+    const [agent] = await server.store.listAgents({ limit: 1 });
+    return agent !== undefined && agent.sequenceNum >= POLLS;
+  }, { timeoutMs: 30_000 });
   await client.shutdown();
 
   t.same(clientProblems, [], 'the client logged no warning or error');
@@ -43,7 +51,7 @@ t.test('@elastic/opamp-client-node polls without a single error', async (t) => {
   const agents = await server.store.listAgents({ limit: 10 });
   t.equal(agents.length, 1, 'one agent recorded');
   t.same(agents[0]!.description?.identifying, { 'service.name': 'node-app', 'service.version': '1.2.3' });
-  t.ok(agents[0]!.sequenceNum >= 5, `sequence reached ${agents[0]!.sequenceNum}`);
+  t.ok(agents[0]!.sequenceNum >= POLLS, `sequence reached ${agents[0]!.sequenceNum}`);
   t.match(agents[0]!.instanceUid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   t.equal(uidToString(Buffer.from(agents[0]!.instanceUid.replace(/-/g, ''), 'hex')), agents[0]!.instanceUid);
 });

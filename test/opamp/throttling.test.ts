@@ -4,6 +4,7 @@
 import t, { type Test } from 'tap';
 import { uidToString } from '../../src/opamp/codec';
 import { poll, startServer, uid, type HttpAnswer } from '../helpers/server';
+import { waitFor } from '../helpers/wait';
 
 const UNAVAILABLE = 2;
 
@@ -71,12 +72,18 @@ t.test('per-address limit (off by default) refuses before the body is read', asy
 
 t.test('an overloaded process answers 503 before it falls over', async (t) => {
   // A heap threshold every process exceeds: the next sample puts the server under pressure.
+  // Until that sample, polls are served; each comes from an agent of its own, so the one shed
+  // is an agent nothing was ever stored for.
   const server = await startServer({ 'overload-heap-used': '1KiB' });
   t.teardown(() => server.close());
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const answer = await poll(server.url, { instanceUid: uid(700), capabilities: 1 });
+  let seed = 700;
+  const answer = await waitFor('a poll shed with 503', async () => {
+    seed += 1;
+    const sent = await poll(server.url, { instanceUid: uid(seed), capabilities: 1 });
+    return sent.status === 200 ? undefined : sent;
+  });
   expectShed(t, answer, 503);
-  t.notOk(await server.store.getAgent(uidToString(uid(700))), 'the shed poll stored nothing');
+  t.notOk(await server.store.getAgent(uidToString(uid(seed))), 'the shed poll stored nothing');
 });
 
 t.test('defaults: 60 polls a minute per agent, nothing per address', async (t) => {

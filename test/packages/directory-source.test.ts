@@ -3,6 +3,7 @@ import { appendFile, mkdir, rename, unlink, utimes, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDirectorySource, isTemporaryName } from '../../plugins/directory';
+import { waitFor } from '../helpers/wait';
 
 const asset = 'otelcol-contrib_0.111.0_linux_amd64.tar.gz';
 
@@ -99,9 +100,6 @@ t.test('a file written in steps is only taken once it stops changing', async (t)
   const source = createDirectorySource({ directory: dir, stableAfterMs: 150 });
   await writeFile(path, 'first half');
   t.same(await source.scan(), [], 'fresh mtime: still being written');
-  await sleep(200);
-  await appendFile(path, ', second half');
-  t.same(await source.scan(), [], 'grew since the previous scan');
   // `cp -p` sets an old mtime only at the very end: the size still differs from the last scan.
   await appendFile(path, ', the end');
   const past = new Date(Date.now() - 60_000);
@@ -115,9 +113,12 @@ t.test('a young file that stops changing is taken once stableAfterMs has passed'
   const dir = t.testdir();
   const source = createDirectorySource({ directory: dir, stableAfterMs: 150 });
   await writeFile(join(dir, asset), 'complete');
-  t.same(await source.scan(), []);
-  await sleep(200);
-  t.equal((await source.scan()).length, 1);
+  t.same(await source.scan(), [], 'too young to be taken');
+  const files = await waitFor('the settled file to be taken', async () => {
+    const scanned = await source.scan();
+    return scanned.length > 0 ? scanned : undefined;
+  });
+  t.equal(files[0]?.fileName, asset);
 });
 
 t.test('an atomic rename of a finished file is taken at once', async (t) => {
@@ -151,10 +152,9 @@ t.test('a half-written sidecar is left out until it settles', async (t) => {
   await writeFile(join(dir, `${asset}.sigstore.json`), '{"half');
   const source = createDirectorySource({ directory: dir, stableAfterMs: 150 });
   const [first] = await source.scan();
-  t.same(first?.sidecars, {});
-  await sleep(200);
-  const [second] = await source.scan();
-  t.equal(second?.sidecars.bundlePath, join(dir, `${asset}.sigstore.json`));
+  t.same(first?.sidecars, {}, 'the fresh sidecar is left out');
+  const bundlePath = await waitFor('the settled sidecar to be taken', async () => (await source.scan())[0]?.sidecars.bundlePath);
+  t.equal(bundlePath, join(dir, `${asset}.sigstore.json`));
 });
 
 t.test('removed files disappear', async (t) => {
@@ -174,21 +174,22 @@ t.test('a missing directory is a clear error', async (t) => {
 
 t.test('watch calls onChange (debounced) and close stops it', async (t) => {
   const dir = t.testdir();
-  const source = createDirectorySource({ directory: dir, debounceMs: 50 });
+  // Long enough that the whole burst falls inside one window even on a busy machine.
+  const debounceMs = 200;
+  const source = createDirectorySource({ directory: dir, debounceMs });
   let calls = 0;
-  const changed = new Promise<void>((resolve) => {
-    source.watch?.(() => {
-      calls += 1;
-      resolve();
-    });
+  t.ok(source.watch, 'the directory source watches');
+  source.watch?.(() => {
+    calls += 1;
   });
-  await sleep(50);
-  for (let index = 0; index < 5; index += 1) await writeFile(join(dir, `file-${index}`), 'x');
-  await Promise.race([changed, sleep(3000)]);
+  await Promise.all(Array.from({ length: 5 }, (_, index) => writeFile(join(dir, `file-${index}`), 'x')));
+  await waitFor('the first call', () => calls > 0);
+  // A call that must not come cannot be waited for: two more windows give it every chance.
+  await sleep(2 * debounceMs);
   t.equal(calls, 1, 'a burst of events gives one call');
   await source.close();
   await writeFile(join(dir, 'after-close'), 'x');
-  await sleep(150);
+  await sleep(2 * debounceMs);
   t.equal(calls, 1, 'nothing after close');
 });
 

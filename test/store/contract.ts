@@ -190,9 +190,8 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
     const store = await opened(t, backing, 50);
     const other = await opened(t, backing);
     await store.putAgent(agentRecord(5), false);
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline && (await other.getAgent(uidOf(5))) === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
-    t.ok(await other.getAgent(uidOf(5)), 'written within a few windows');
+    const written = await waitFor('the batch to be written', () => other.getAgent(uidOf(5)), { timeoutMs: 3000 });
+    t.equal(written.instanceUid, uidOf(5), 'written within a few windows');
   });
 
   test('a durable write replaces a batched one of the same agent', async (t, backing) => {
