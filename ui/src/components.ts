@@ -1,12 +1,17 @@
 // Small pieces every view uses. A state is always told by an icon and a word, never by colour
 // alone; the colour only repeats it.
 import { html } from 'htm/preact';
+import type { UpgradeState } from './types';
 
 // Icons from blocks common fonts carry (Debian's chromium drew ⏸ and ⧗ as empty boxes).
+// Typed by the server's own state lists, so a state added there fails the build until it has one.
+const UPGRADE_ICONS: Record<UpgradeState, string> = {
+  scheduled: '◷', offered: '✉', downloading: '↓', installing: '⚙', installed: '✔', failed: '✖', stuck: '‼', rolled_back: '↺',
+};
 const STATE_ICONS: Record<string, string> = {
+  ...UPGRADE_ICONS,
   online: '●', offline: '○', disconnected: '⊘',
   active: '▶', paused: '‖', cancelled: '■',
-  scheduled: '◷', offered: '✉', downloading: '↓', installing: '⚙', installed: '✔', failed: '✖', stuck: '‼', rolled_back: '↺',
   ok: '✔', failing: '✖', HEALTHY: '✔', DEGRADED: '⚠', offerable: '✔', rejected: '✖', healthy: '✔', unhealthy: '✖',
 };
 

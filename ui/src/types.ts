@@ -1,4 +1,9 @@
 // The admin API's answers as the console reads them (openapi/admin.yaml has the full shapes).
+// The rollout states and selector are the server's own (a file of types and one list, with no
+// imports), so a state added there reaches the console's bars, legends and filters by itself.
+import type { RolloutSelector, RolloutStatus, UpgradeState } from '../../src/rollouts/types';
+export { UPGRADE_STATES } from '../../src/rollouts/types';
+export type { RolloutSelector, UpgradeState };
 
 export interface ServerStatus {
   status: 'HEALTHY' | 'DEGRADED';
@@ -11,17 +16,7 @@ export interface ServerStatus {
   release_feed: { source: string; status: string; last_success_at: string | null; last_error: string | null } | null;
 }
 
-export type UpgradeState = 'scheduled' | 'offered' | 'downloading' | 'installing' | 'installed' | 'failed' | 'stuck' | 'rolled_back';
-export const UPGRADE_STATES: UpgradeState[] = ['scheduled', 'offered', 'downloading', 'installing', 'installed', 'failed', 'stuck', 'rolled_back'];
 export type StateCounts = Record<UpgradeState, number>;
-
-export interface RolloutSelector {
-  attributes?: Record<string, string | string[]>;
-  distribution?: string;
-  os?: string[];
-  arch?: string[];
-  version?: string;
-}
 
 export interface Wave {
   percent: number;
@@ -34,7 +29,7 @@ export interface Wave {
 
 export interface Rollout {
   id: string;
-  status: 'active' | 'paused' | 'cancelled';
+  status: RolloutStatus;
   reason: string | null;
   created_at: string;
   updated_at: string;
