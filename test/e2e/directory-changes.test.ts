@@ -1,13 +1,14 @@
 // A running server follows its release directory: a release renamed in, a release copied in
 // slowly, a release replaced and a release removed all change what agents are offered, without a
-// restart, and a half-copied tarball is never offered.
+// restart, and a half-copied tarball is never offered. Each case has a directory and a server of
+// its own, so each runs alone (tap --grep) as well as after the others.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { makeCollectorTarball } from '../fixtures/tarballs';
-import { createSigstoreWorld } from '../fixtures/sigstore-world';
-import { poll } from '../helpers/server';
+import { createSigstoreWorld, type World } from '../fixtures/sigstore-world';
+import { poll, type TestServer } from '../helpers/server';
 import {
   agentMessage,
   captureLogs,
@@ -26,26 +27,44 @@ const RESCAN_MS = 500;
 // busy test machine, not a missed change.
 const SLACK_MS = 2000;
 
-t.test('changes to the release directory of a running server', async (t) => {
-  const world = await createSigstoreWorld();
+interface Running {
+  directory: string;
+  server: TestServer;
+  logs: ReturnType<typeof captureLogs>;
+  /** What a new agent on 0.110.0 is offered, when it is `version`. */
+  offeredVersion(version: string): () => Promise<Awaited<ReturnType<typeof offerFor>>>;
+  /** A poll of one long-lived agent that keeps polling in sequence, as a supervisor does. */
+  steadyPoll(extra?: Parameters<typeof agentMessage>[2]): ReturnType<typeof poll>;
+}
+
+/** A release directory holding `versions`, and a server following it for this test only. */
+async function running(t: Test, world: World, versions: string[]): Promise<Running> {
   const { directory, rootPath } = await releaseDirectory(world);
-  await placePackage(world, directory, { version: '0.111.0' });
+  for (const version of versions) await placePackage(world, directory, { version });
   const logs = captureLogs();
   const server = await startPackageServer(t, rootPath, directory, { offer: 'latest', 'rescan-interval': `${RESCAN_MS}ms` }, logs.logger);
-
-  // One long-lived agent that keeps polling in sequence, as a supervisor does.
   const steady = { seed: nextSeed(), version: '0.110.0' };
   let sequence = 0;
-  const steadyPoll = async () => topLevel((await poll(server.url, agentMessage(steady, sequence++))).message);
-  t.equal((await steadyPoll())?.version, 'v0.111.0');
-  t.equal(await steadyPoll(), undefined, 'not resent while nothing changes');
-
-  const offeredVersion = (version: string) => async () => {
-    const offer = await offerFor(server, { seed: nextSeed(), version: '0.110.0' });
-    return offer?.version === version ? offer : undefined;
+  return {
+    directory,
+    server,
+    logs,
+    offeredVersion: (version) => async () => {
+      const offer = await offerFor(server, { seed: nextSeed(), version: '0.110.0' });
+      return offer?.version === version ? offer : undefined;
+    },
+    steadyPoll: (extra) => poll(server.url, agentMessage(steady, sequence++, extra)),
   };
+}
+
+t.test('changes to the release directory of a running server', async (t) => {
+  const world = await createSigstoreWorld();
 
   t.test('a release renamed into place is offered within the rescan interval', async (t) => {
+    const { directory, offeredVersion, steadyPoll: steadyAnswer } = await running(t, world, ['0.111.0']);
+    const steadyPoll = async () => topLevel((await steadyAnswer()).message);
+    t.equal((await steadyPoll())?.version, 'v0.111.0');
+    t.equal(await steadyPoll(), undefined, 'not resent while nothing changes');
     const placed = await placePackage(world, directory, { version: '0.112.0' });
     const { value, elapsedMs } = await eventually(offeredVersion('v0.112.0'), RESCAN_MS + SLACK_MS, 'v0.112.0 offered');
     t.equal(hex(value.file?.contentHash), placed.sha256Hex, `offered after ${elapsedMs} ms`);
@@ -54,6 +73,7 @@ t.test('changes to the release directory of a running server', async (t) => {
   });
 
   t.test('a slow copy is offered only once complete', async (t) => {
+    const { directory, server, logs } = await running(t, world, ['0.111.0']);
     // The signed release is built aside; its bundle is renamed in first, then the tarball is
     // written into the directory in chunks over about two seconds, as a slow copy would.
     const staging = fs.mkdtempSync(path.join(path.dirname(directory), 'slow-'));
@@ -107,7 +127,9 @@ t.test('changes to the release directory of a running server', async (t) => {
   });
 
   t.test('a release replaced by rename is offered with its new hash', async (t) => {
+    const { directory, server } = await running(t, world, ['0.111.0', '0.113.0']);
     const before = await offerFor(server, { seed: nextSeed(), version: '0.110.0' });
+    t.equal(before?.version, 'v0.113.0', 'the release about to be replaced is the one offered');
     const replaced = await placePackage(world, directory, { version: '0.113.0', extraFiles: { 'NOTICE': 'rebuilt' } });
     t.not(replaced.sha256Hex, hex(before?.file?.contentHash));
     const { value } = await eventually(
@@ -124,6 +146,8 @@ t.test('changes to the release directory of a running server', async (t) => {
   });
 
   t.test('removing releases withdraws them', async (t) => {
+    const { directory, server, offeredVersion, steadyPoll } = await running(t, world, ['0.112.0', '0.113.0']);
+    t.equal(topLevel((await steadyPoll()).message)?.version, 'v0.113.0', 'the running agent is offered the newest');
     const newest = path.join(directory, 'otelcol-contrib_0.113.0_linux_amd64.tar.gz');
     for (const file of [newest, `${newest}.sigstore.json`]) fs.rmSync(file);
     await eventually(offeredVersion('v0.112.0'), RESCAN_MS + SLACK_MS, 'back to v0.112.0');
@@ -134,10 +158,7 @@ t.test('changes to the release directory of a running server', async (t) => {
       'nothing offered',
     );
     t.equal(server.packages?.catalog.list().length, 0, 'the catalog is empty');
-    const answer = await poll(
-      server.url,
-      agentMessage(steady, sequence++, { packageStatuses: { serverProvidedAllPackagesHash: Buffer.alloc(32, 3), packages: {} } }),
-    );
+    const answer = await steadyPoll({ packageStatuses: { serverProvidedAllPackagesHash: Buffer.alloc(32, 3), packages: {} } });
     t.equal(answer.status, 200);
     t.notOk(answer.message?.packagesAvailable, 'the running agent is offered nothing');
   });

@@ -1,11 +1,12 @@
 // The server following a fake GitHub release feed on 127.0.0.1, end to end: it offers the
 // newest verified version, in both delivery modes; an agent downloads from the offered URL and
 // the bytes hash to content_hash. A file with a bad signature is deleted and listed; the feed
-// going down leaves everything cached offerable and says so in its own status field.
+// going down leaves everything cached offerable and says so in its own status field. Each case
+// starts its own servers, and none depends on what another left behind.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { uidToString } from '../../src/opamp/codec';
 import { createSigstoreWorld } from '../fixtures/sigstore-world';
 import { temporaryDirectory } from '../helpers/server';
@@ -29,17 +30,29 @@ t.test('following a release feed', async (t) => {
   await addRelease(feed, world, '0.111.0', { platforms: [['linux', 'arm64']], signOptions: { untrustedCa: true } });
   const releaseFlags = { releases: 'github:', 'releases-api-url': `${feed.url}/api`, offer: 'latest' };
   const noDirectory = temporaryDirectory('releases-no-dir-');
-
-  const offeredHashes: string[] = [];
+  const amd64Tarball = 'otelcol-contrib_0.111.0_linux_amd64.tar.gz';
+  /** The first offer of v0.111.0 to a new agent on 0.109.0, waiting for the first refresh. */
+  const newestOffer = async (server: { url: string }, headers?: Record<string, string>) => {
+    const agent = { seed: nextSeed(), version: '0.109.0' };
+    const { value } = await eventually(() => offerFor(server, agent, headers).then((o) => (o?.version === 'v0.111.0' ? o : undefined)), 20_000, 'the newest release offered');
+    return value;
+  };
+  // A case that takes the feed down brings it back when it ends, passed or failed.
+  const feedDown = (t: Test): void => {
+    feed.down = true;
+    t.teardown(() => {
+      feed.down = false;
+    });
+  };
 
   t.test('cache delivery: agents download from this server', async (t) => {
+    // Other cases download too: only this server's downloads are counted.
+    const downloadsBefore = feed.downloadsOf(amd64Tarball).length;
     const server = await startPackageServer(t, rootPath, noDirectory, releaseFlags);
-    const agent = { seed: nextSeed(), version: '0.109.0' };
-    const { value: offer } = await eventually(() => offerFor(server, agent).then((o) => (o?.version === 'v0.111.0' ? o : undefined)), 20_000, 'the newest release offered');
+    const offer = await newestOffer(server);
     t.ok(offer.file?.downloadUrl?.startsWith(`${server.url}/v1/packages/`), 'the URL is this server');
     const bytes = Buffer.from(await (await fetch(offer.file!.downloadUrl!)).arrayBuffer());
     t.equal(createHash('sha256').update(bytes).digest('hex'), hex(offer.file?.contentHash), 'the bytes hash to content_hash');
-    offeredHashes.push(hex(offer.hash));
 
     const supervisor = new SupervisorAgent({ serverUrl: server.url, version: '0.110.0' });
     await supervisor.runUntil((a) => a.currentVersion === '0.111.0' && !a.installing, { maxPolls: 20 });
@@ -60,13 +73,13 @@ t.test('following a release feed', async (t) => {
     t.ok(listed.includes('otelcol-contrib_0.111.0_linux_amd64.tar.gz true'), 'the good file is in the catalog');
     t.notOk(listed.some((line: string) => line.startsWith('otelcol-contrib_0.111.0_linux_arm64.tar.gz')), 'the badly signed one is gone from it');
     t.match(listing.value.feeds, [{ source: 'releases:github:', delivery: 'cache', last_error: null, last_success_at: String, cached_files: 3 }]);
-    t.equal(feed.downloadsOf('otelcol-contrib_0.111.0_linux_amd64.tar.gz').length, 1, 'the upstream served the tarball once');
+    t.equal(feed.downloadsOf(amd64Tarball).length - downloadsBefore, 1, 'the upstream served the tarball once');
 
     const refresh = await call(server.url, 'POST', '/api/v1/packages/refresh');
     t.equal(refresh.status, 202);
     t.match(refresh.body.refreshing, [{ source: 'releases:github:', planned: true, fetch: [], cached: 3, error: null }]);
 
-    feed.down = true;
+    feedDown(t);
     const failed = await call(server.url, 'POST', '/api/v1/packages/refresh');
     t.equal(failed.status, 202);
     t.match(failed.body.refreshing, [{ error: /cannot reach/ }]);
@@ -76,7 +89,6 @@ t.test('following a release feed', async (t) => {
     t.match(status.body.release_feed, { status: 'unreachable', last_error: /cannot reach/, last_success_at: String });
     t.equal(sample((await call(server.url, 'GET', '/metrics')).text, 'opamp_release_feed_up', '{source="releases:github:"}'), 0);
     t.equal((await offerFor(server, { seed: nextSeed(), version: '0.109.0' }))?.version, 'v0.111.0', 'still offered from the cache');
-    feed.down = false;
   });
 
   t.test('passthrough delivery: the offer is the upstream URL, without a token, under the same hash', async (t) => {
@@ -84,11 +96,11 @@ t.test('following a release feed', async (t) => {
       ...releaseFlags, 'releases-delivery': 'passthrough', 'agent-keys-file': keyFile({ fleet: AGENT_KEY }),
     });
     const headers = { authorization: `ApiKey ${AGENT_KEY}` };
-    const agent = { seed: nextSeed(), version: '0.109.0' };
-    const { value: offer } = await eventually(() => offerFor(server, agent, headers).then((o) => (o?.version === 'v0.111.0' ? o : undefined)), 20_000, 'the newest release offered');
-    t.equal(offer.file?.downloadUrl, `${feed.url}/download/v0.111.0/otelcol-contrib_0.111.0_linux_amd64.tar.gz`);
+    const offer = await newestOffer(server, headers);
+    t.equal(offer.file?.downloadUrl, `${feed.url}/download/v0.111.0/${amd64Tarball}`);
     t.same(offer.file?.headers?.headers ?? [], [], 'no download token goes to the upstream');
-    t.equal(hex(offer.hash), offeredHashes[0], 'the same package hash as in cache delivery: no new offer on a switch');
+    const cached = await newestOffer(await startPackageServer(t, rootPath, noDirectory, releaseFlags));
+    t.equal(hex(offer.hash), hex(cached.hash), 'the same package hash as in cache delivery: no new offer on a switch');
 
     const supervisor = new SupervisorAgent({ serverUrl: server.url, version: '0.110.0', headers });
     await supervisor.runUntil((a) => a.currentVersion === '0.111.0' && !a.installing, { maxPolls: 20 });
@@ -100,22 +112,22 @@ t.test('following a release feed', async (t) => {
   t.test('a restart offers what is cached before the feed answers', async (t) => {
     const dataDir = temporaryDirectory('releases-restart-');
     const first = await startPackageServer(t, rootPath, noDirectory, { ...releaseFlags, 'data-dir': dataDir });
-    await eventually(() => offerFor(first, { seed: nextSeed(), version: '0.109.0' }).then((o) => o?.version === 'v0.111.0' || undefined), 20_000, 'the newest release offered');
+    await newestOffer(first);
     await first.packages?.releases?.idle();
     await first.close();
-    feed.down = true;
-    t.teardown(() => {
-      feed.down = false;
-    });
+    feedDown(t);
     const second = await startPackageServer(t, rootPath, noDirectory, { ...releaseFlags, 'data-dir': dataDir });
     t.equal((await offerFor(second, { seed: nextSeed(), version: '0.109.0' }))?.version, 'v0.111.0', 'offered at once from the cache');
     t.ok(fs.existsSync(path.join(dataDir, 'releases', 'manifest.json')));
   });
   t.test('a new release is fetched on POST /api/v1/packages/refresh and offered', async (t) => {
-    const server = await startPackageServer(t, rootPath, noDirectory, releaseFlags);
-    await eventually(() => offerFor(server, { seed: nextSeed(), version: '0.109.0' }).then((o) => o?.version === 'v0.111.0' || undefined), 20_000, 'the first refresh');
+    // A feed of its own: the release it adds must not reach the other cases.
+    const ownFeed = await fakeFeed(t);
+    await addRelease(ownFeed, world, '0.111.0', { platforms: [['linux', 'amd64']] });
+    const server = await startPackageServer(t, rootPath, noDirectory, { ...releaseFlags, 'releases-api-url': `${ownFeed.url}/api` });
+    await newestOffer(server);
     await server.packages?.releases?.idle();
-    await addRelease(feed, world, '0.112.0', { platforms: [['linux', 'amd64']] });
+    await addRelease(ownFeed, world, '0.112.0', { platforms: [['linux', 'amd64']] });
     const refresh = await call(server.url, 'POST', '/api/v1/packages/refresh');
     t.equal(refresh.status, 202);
     t.match(refresh.body.refreshing, [{ planned: true, fetch: [{ file_name: 'otelcol-contrib_0.112.0_linux_amd64.tar.gz', version: '0.112.0', size: Number }] }]);
