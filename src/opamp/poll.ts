@@ -8,7 +8,7 @@ import type { OfferProvider } from '../packages/offer-provider';
 import type { Assignment, RolloutService } from '../rollouts/service';
 import type { AgentRecord } from '../agents/records';
 import type { AgentStore } from '../store/types';
-import type { AgentToServer, PackagesAvailable, ServerToAgentInit } from './codec';
+import { SERVER_CAPABILITIES, type AgentToServer, type PackagesAvailable, type ServerToAgentInit } from './codec';
 import { applyPoll, instanceUidText, offerCapabilities, readReport, type PollResult, type Report } from './protocol';
 import { newInstanceUid } from './uuid';
 
@@ -75,6 +75,14 @@ function withDownloadHeaders(
 
 const noOffer = (): undefined => undefined;
 
+/**
+ * How long a uid given up by RequestInstanceUid still answers with the uid it moved to: long
+ * enough for a poll that raced the move, or its retry, to be told rather than start an agent afresh.
+ */
+const MOVED_KEPT_MS = 60_000;
+/** Bound on the uids kept moved: a flood of RequestInstanceUid cannot grow the map without end. */
+const MOVED_KEPT = 10_000;
+
 /** A store that fails mid-poll makes the server unavailable, not broken: agents retry. */
 function rethrowAsStoreFailure(error: unknown): never {
   throw storeFailure(error);
@@ -86,6 +94,26 @@ export function createPollService(options: PollServiceOptions): PollService {
   const headersFor = options.downloadHeaders;
 
   /** The answer once everything the poll changed is written. */
+  /**
+   * Polls in flight per agent uid. A second poll of the same uid (a retry on another connection,
+   * a RequestInstanceUid racing a plain poll) waits until the first is written and answered, so
+   * that it reads the record the first one left: two polls that read the same record would both
+   * offer, and the later write would put back an older sequence number.
+   */
+  const inFlight = new Map<string, Promise<ServerToAgentInit>>();
+  /** Uids given up by RequestInstanceUid, with the uid the record moved to and when. */
+  const moved = new Map<string, { newUid: Uint8Array; atMs: number }>();
+
+  function rememberMove(oldUid: string, newUid: Uint8Array, nowMs: number): void {
+    moved.delete(oldUid);
+    moved.set(oldUid, { newUid, atMs: nowMs });
+    // Oldest first in the map: drop those past their time, and any over the bound.
+    for (const [uid, entry] of moved) {
+      if (moved.size <= MOVED_KEPT && entry.atMs > nowMs - MOVED_KEPT_MS) break;
+      moved.delete(uid);
+    }
+  }
+
   function finish(result: PollResult): ServerToAgentInit {
     const available = result.response.packagesAvailable;
     if (available && headersFor) {
@@ -119,7 +147,10 @@ export function createPollService(options: PollServiceOptions): PollService {
     return (async () => {
       try {
         await written;
-        if (removed) await store.deleteAgent(removed);
+        if (removed) {
+          await store.deleteAgent(removed);
+          rememberMove(removed, result.response.agentIdentification!.newInstanceUid!, nowMs);
+        }
         if (changes.length > 0) await store.addPackageStatusChanges(changes);
         if (member) await rollouts?.record(member, previous, record, result.offerSent);
       } catch (error) {
@@ -158,14 +189,41 @@ export function createPollService(options: PollServiceOptions): PollService {
     return decided.catch(rethrowAsStoreFailure).then((assignment) => handle(poll, stored, assignment));
   }
 
+  function answer(poll: Poll, uid: string): ServerToAgentInit | Promise<ServerToAgentInit> {
+    const move = moved.size === 0 ? undefined : moved.get(uid);
+    if (move !== undefined && move.atMs > now() - MOVED_KEPT_MS) {
+      // A poll that raced the move of its record: told the same new uid again, and nothing is
+      // written, so the old uid does not come back as an agent of its own.
+      return { instanceUid: poll.message.instanceUid!, capabilities: SERVER_CAPABILITIES, agentIdentification: { newInstanceUid: move.newUid } };
+    }
+    // A record the store holds in memory needs no promise: most polls are answered at once.
+    const known = store.peekAgent?.(uid);
+    if (known !== undefined) return decide(poll, known);
+    return store.getAgent(uid).catch(rethrowAsStoreFailure).then((stored) => decide(poll, stored));
+  }
+
+  /** Keeps `pending` as the latest poll in flight for `uid` until it settles. */
+  function track(uid: string, pending: Promise<ServerToAgentInit>): Promise<ServerToAgentInit> {
+    inFlight.set(uid, pending);
+    const settled = (): void => {
+      if (inFlight.get(uid) === pending) inFlight.delete(uid);
+    };
+    pending.then(settled, settled);
+    return pending;
+  }
+
   return (message, baseUrl, clientCertificateSubject) => {
     const uid = instanceUidText(message);
     // Without a valid uid applyPoll refuses the message before anything is read or converted.
     const poll: Poll = { message, uid, report: uid === undefined ? undefined : readReport(message), baseUrl, clientCertificateSubject };
     if (uid === undefined) return decide(poll, undefined);
-    // A record the store holds in memory needs no promise: most polls are answered at once.
-    const known = store.peekAgent?.(uid);
-    if (known !== undefined) return decide(poll, known);
-    return store.getAgent(uid).catch(rethrowAsStoreFailure).then((stored) => decide(poll, stored));
+    const earlier = inFlight.size === 0 ? undefined : inFlight.get(uid);
+    if (earlier !== undefined) {
+      // Whatever the earlier poll came to (a 503 included), this one goes next.
+      const next = () => answer(poll, uid);
+      return track(uid, earlier.then(next, next));
+    }
+    const answered = answer(poll, uid);
+    return answered instanceof Promise ? track(uid, answered) : answered;
   };
 }
