@@ -2,7 +2,6 @@
 // them), rows as records, and the WHERE clauses of agent listings.
 import { DEFAULT_DISTRIBUTION } from '../agents/platform';
 import type { AgentRecord, AgentState } from '../agents/records';
-import { ServerError } from '../errors';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
 import { containsPattern, type AgentFilter } from './types';
 
@@ -57,10 +56,9 @@ export function rowToRecord(row: AgentRow): AgentRecord {
 
 export /** Attribute text as offers.ts reads it: identifying first, then non-identifying. */
 function attributeSql(key: string, params: unknown[]): string {
-  // A double quote would end the quoted JSON path step; such keys cannot be filtered on.
-  if (key.includes('"')) throw new ServerError('BAD_REQUEST', 'attribute: a key may not contain a double quote');
   // SQLite compares a quoted path step with the key as the JSON text spells it (a backslash is
-  // `\\` there), so the step is spelled the way JSON.stringify wrote the record.
+  // `\\`, a double quote `\"`), so the step is spelled the way JSON.stringify wrote the record;
+  // a double quote inside it then cannot end the step.
   const step = JSON.stringify(key).slice(1, -1);
   params.push(`$.description.identifying."${step}"`, `$.description.nonIdentifying."${step}"`);
   return 'coalesce(json_extract(record, ?), json_extract(record, ?))';
