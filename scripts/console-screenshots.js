@@ -14,12 +14,17 @@ const esbuild = require('esbuild');
 
 const root = path.join(__dirname, '..');
 const bundle = path.join(root, 'dist', 'scripts', 'readme-screenshots.js');
-const images = ['console-overview.png', 'console-rollout.png'].map((name) => path.join(root, 'docs', 'images', name));
 
 async function main() {
   if (!fs.existsSync(path.join(root, 'dist', 'ui', 'index.html'))) throw new Error('the console is not built: run npm run build first');
   await esbuild.build({
-    entryPoints: [path.join(root, 'test', 'console', 'readme-screenshots.ts')],
+    stdin: {
+      contents: `require('./test/console/readme-screenshots').takeReadmeScreenshots().then((images) => {
+        for (const image of images) console.log(image + ': ' + Math.round(require('node:fs').statSync(image).size / 1024) + ' KB');
+      }, (error) => { console.error(error); process.exitCode = 1; });`,
+      resolveDir: root,
+      loader: 'js',
+    },
     outfile: bundle,
     bundle: true,
     platform: 'node',
@@ -31,7 +36,6 @@ async function main() {
   });
   const run = spawnSync(process.execPath, [bundle], { cwd: root, stdio: 'inherit' });
   if (run.status !== 0) throw new Error(`taking the screenshots failed (exit ${run.status})`);
-  for (const image of images) console.log(`${path.relative(root, image)}: ${Math.round(fs.statSync(image).size / 1024)} KB`);
 }
 
 main().catch((error) => {

@@ -1,6 +1,7 @@
 // The README's pictures of the console, taken from a real server with simulated agents (the
 // accessibility test's fleet, three times over) in Debian's chromium. Run by
-// scripts/console-screenshots.js, which bundles this file; it is not a test.
+// scripts/console-screenshots.js, which bundles this file; it is not a test, and loading it (as
+// `tap test/console/` does) takes no picture.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
@@ -24,7 +25,8 @@ function cleanUps(): { owner: Test; run(): Promise<void> } {
   };
 }
 
-async function main(): Promise<void> {
+/** Writes docs/images/console-overview.png and console-rollout.png; returns their paths. */
+export async function takeReadmeScreenshots(): Promise<string[]> {
   const cleanUp = cleanUps();
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   try {
@@ -47,13 +49,9 @@ async function main(): Promise<void> {
     await page.getByLabel('Show agents in state').selectOption('failed');
     await page.locator('#members-table caption', { hasText: 'failed' }).waitFor();
     await page.screenshot({ path: path.join(OUTPUT, 'console-rollout.png'), animations: 'disabled' });
+    return ['console-overview.png', 'console-rollout.png'].map((name) => path.join(OUTPUT, name));
   } finally {
     await browser.close();
     await cleanUp.run();
   }
 }
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
