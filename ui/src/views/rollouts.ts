@@ -100,10 +100,10 @@ export function RolloutPage({ id }: { id: string }) {
           <option value="">any state</option>${UPGRADE_STATES.map((name) => html`<option value=${name}>${name.replace('_', ' ')}</option>`)}
         </select></div>
       <div class="table-wrap" tabindex="0" role="region" aria-label="Agents of this rollout"><table id="members-table"><caption>${live.data!.members.length} agent(s)${live.data!.shownState ? ` ${live.data!.shownState.replace('_', ' ')}` : ''}</caption>
-        <thead><tr><th scope="col">Agent</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">From</th><th scope="col">Download</th><th scope="col">Error</th></tr></thead>
+        <thead><tr><th scope="col">Agent</th><th scope="col">Wave</th><th scope="col">State</th><th scope="col" class="hide-narrow">Since</th><th scope="col" class="hide-narrow">From</th><th scope="col">Download</th><th scope="col">Error</th></tr></thead>
         <tbody>${live.data!.members.map((member) => html`<tr>
           <td><a href=${href(['agents', member.instance_uid])}><code>${member.instance_uid}</code></a></td><td>${member.wave + 1}</td>
-          <td><${Badge} state=${member.state} /></td><td>${time(member.state_since)}</td><td>${member.from_version}</td>
+          <td><${Badge} state=${member.state} /></td><td class="hide-narrow">${time(member.state_since)}</td><td class="hide-narrow">${member.from_version}</td>
           <td>${member.download_percent === null ? '—' : `${Math.round(member.download_percent)}%`}</td><td>${member.error_message ?? ''}</td></tr>`)}
         </tbody></table></div>
     </section>` : null}
