@@ -7,7 +7,7 @@ import { fastifyPath, loadAdminDocument } from './openapi';
 import { fleetRoutes } from './routes';
 import { rolloutRoutes } from './rollout-routes';
 import { feedStatus, packageRoutes } from './package-routes';
-import type { AdminOptions, AdminRoute } from './types';
+import { adminRoute, type AdminOptions, type AdminRoute } from './types';
 
 /** Admin keys go in either scheme; a 401 says so. */
 const sendFailure = jsonErrorHandler('ApiKey, Bearer');
@@ -44,8 +44,7 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
   const document = options.document ?? loadAdminDocument();
   const json = JSON.stringify(document.raw);
   const route = (scope: FastifyInstance, definition: AdminRoute): void => {
-    scope.route({
-      method: definition.method,
+    definition.register(scope, {
       url: fastifyPath(definition.path),
       schema: document.routeSchema(definition.method, definition.path),
       // Only what the document lists: no implicit HEAD twin of each GET.
@@ -54,26 +53,17 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
       ...(definition.optionalBody
         ? { preValidation: async (request: FastifyRequest) => { request.body ??= {}; } }
         : {}),
-      handler: definition.handler,
     });
   };
 
   // Open to anyone: health for load balancers, and the description of the API.
   await app.register(async (scope) => {
     scope.setErrorHandler(sendFailure);
-    route(scope, {
-      method: 'GET',
-      path: '/api/status',
-      handler: async (request, reply) => {
-        const body = await status(options, request);
-        return reply.code(body.status === 'HEALTHY' ? 200 : 503).send(body);
-      },
-    });
-    route(scope, {
-      method: 'GET',
-      path: '/api/v1/openapi.json',
-      handler: async (_request, reply) => reply.type('application/json').send(json),
-    });
+    route(scope, adminRoute('get', '/api/status', async (request, reply) => {
+      const body = await status(options, request);
+      return reply.code(body.status === 'HEALTHY' ? 200 : 503).send(body);
+    }));
+    route(scope, adminRoute('get', '/api/v1/openapi.json', async (_request, reply) => reply.type('application/json').send(json)));
   });
 
   await app.register(async (scope) => {
@@ -88,11 +78,7 @@ export async function adminApi(app: FastifyInstance, options: AdminOptions): Pro
         'admin call',
       );
     });
-    route(scope, {
-      method: 'GET',
-      path: '/metrics',
-      handler: async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text()),
-    });
+    route(scope, adminRoute('get', '/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text())));
     const withCaller = { ...options, callerOf: (request: FastifyRequest) => callers.get(request) ?? 'unknown' };
     for (const definition of [...fleetRoutes(withCaller), ...packageRoutes(withCaller), ...rolloutRoutes(withCaller)]) route(scope, definition);
   });

@@ -3,7 +3,7 @@
 import { ServerError } from '../errors';
 import type { FeedState, RefreshPlan } from '../../plugins/releases';
 import type { RejectedFile } from '../packages/source';
-import type { AdminOptions, AdminRoute } from './types';
+import { adminRoute, type AdminOptions, type AdminRoute } from './types';
 import { packageView } from './views';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -69,41 +69,32 @@ function refreshView(plan: RefreshPlan, planned: boolean) {
 
 export function packageRoutes(options: AdminOptions): AdminRoute[] {
   return [
-    {
-      method: 'GET',
-      path: '/api/v1/packages',
-      handler: async () => {
-        const catalog = options.packages?.catalog;
-        const entries = catalog?.list() ?? [];
-        // A file the catalog refused is deleted by its source, which lists it from then on.
-        const listed = new Set(entries.map((entry) => `${entry.source}\u0000${entry.fileName}`));
-        const rejected = (catalog?.rejectedBySources() ?? []).filter((file) => !listed.has(`${file.source}\u0000${file.fileName}`));
-        const releases = options.packages?.releases;
-        return {
-          configured: options.packages !== undefined,
-          packages: entries.map(packageView),
-          rejected: rejected.map(rejectedView),
-          feeds: releases ? [feedView(releases.status())] : [],
-        };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/v1/packages/refresh',
-      optionalBody: true,
-      handler: async (request, reply) => {
-        const releases = options.packages?.releases;
-        if (releases === undefined) throw new ServerError('CONFLICT', 'no release feed is followed (--releases)');
-        // A rate-limited or slow feed must not hold the caller: the refresh goes on regardless.
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<undefined>((resolve) => {
-          timer = setTimeout(resolve, PLAN_WAIT_MS, undefined);
-        });
-        const plan = await Promise.race([releases.refresh(), late]).finally(() => clearTimeout(timer));
-        const shown = plan ?? { source: releases.name, fetch: [], cached: 0, overBudget: [], error: undefined };
-        request.log.info({ source: shown.source, fetch: shown.fetch.length, error: shown.error, planned: plan !== undefined }, 'release feed refresh asked');
-        return reply.code(202).send({ refreshing: [refreshView(shown, plan !== undefined)] });
-      },
-    },
+    adminRoute('get', '/api/v1/packages', async () => {
+      const catalog = options.packages?.catalog;
+      const entries = catalog?.list() ?? [];
+      // A file the catalog refused is deleted by its source, which lists it from then on.
+      const listed = new Set(entries.map((entry) => `${entry.source}\u0000${entry.fileName}`));
+      const rejected = (catalog?.rejectedBySources() ?? []).filter((file) => !listed.has(`${file.source}\u0000${file.fileName}`));
+      const releases = options.packages?.releases;
+      return {
+        configured: options.packages !== undefined,
+        packages: entries.map(packageView),
+        rejected: rejected.map(rejectedView),
+        feeds: releases ? [feedView(releases.status())] : [],
+      };
+    }),
+    adminRoute('post', '/api/v1/packages/refresh', async (request, reply) => {
+      const releases = options.packages?.releases;
+      if (releases === undefined) throw new ServerError('CONFLICT', 'no release feed is followed (--releases)');
+      // A rate-limited or slow feed must not hold the caller: the refresh goes on regardless.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(resolve, PLAN_WAIT_MS, undefined);
+      });
+      const plan = await Promise.race([releases.refresh(), late]).finally(() => clearTimeout(timer));
+      const shown = plan ?? { source: releases.name, fetch: [], cached: 0, overBudget: [], error: undefined };
+      request.log.info({ source: shown.source, fetch: shown.fetch.length, error: shown.error, planned: plan !== undefined }, 'release feed refresh asked');
+      return reply.code(202).send({ refreshing: [refreshView(shown, plan !== undefined)] });
+    }, { optionalBody: true }),
   ];
 }

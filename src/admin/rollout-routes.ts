@@ -8,20 +8,16 @@ import { selectorProblem } from '../rollouts/selector';
 import type { RolloutService } from '../rollouts/service';
 import { wavesOf } from '../rollouts/service';
 import { failureRatio } from '../rollouts/state';
-import { UPGRADE_STATES, type RolloutMember, type RolloutRecord, type RolloutSelector, type RolloutSpec, type RolloutStatus } from '../rollouts/types';
+import { UPGRADE_STATES, type RolloutMember, type RolloutRecord, type RolloutSpec, type RolloutStatus } from '../rollouts/types';
 import type { MemberCount } from '../store/rollouts';
 import type { AgentRecord } from '../agents/records';
-import type { AdminOptions, AdminRoute } from './types';
+import { adminRoute, type AdminOptions, type AdminRoute, type RequestOf } from './types';
 
-interface RolloutBody {
-  version: string;
-  selector?: RolloutSelector;
-  waves?: Array<{ percent: number; min_success_ratio?: number; min_wait_seconds?: number }>;
-  rollout_duration_seconds?: number;
-  start_time?: string;
-  max_failure_ratio?: number;
-  allow_downgrade?: boolean;
-}
+/** A new rollout as POST /rollouts and /rollouts/preview take it. */
+type RolloutBody = RequestOf<'/api/v1/rollouts', 'post'>['Body'];
+
+/** The routes that move a rollout from one status to another. */
+type StatusChangePath = '/api/v1/rollouts/{id}/pause' | '/api/v1/rollouts/{id}/resume' | '/api/v1/rollouts/{id}/cancel';
 
 const DEFAULT_SUCCESS_RATIO = 0.9;
 const DEFAULT_FAILURE_RATIO = 0.1;
@@ -42,7 +38,8 @@ export function specFrom(body: RolloutBody, nowMs: number, inCatalog: (version: 
   const selector = body.selector ?? {};
   const problem = selectorProblem(selector);
   if (problem !== undefined) throw new ServerError('BAD_REQUEST', `body/${problem}`);
-  const waves = (body.waves ?? [{ percent: 100 }]).map((wave) => ({
+  const oneWave = [{ percent: 100, min_success_ratio: DEFAULT_SUCCESS_RATIO, min_wait_seconds: 0 }];
+  const waves = (body.waves ?? oneWave).map((wave) => ({
     percent: wave.percent,
     minSuccessRatio: wave.min_success_ratio ?? DEFAULT_SUCCESS_RATIO,
     minWaitMs: (wave.min_wait_seconds ?? 0) * 1000,
@@ -133,8 +130,7 @@ export function memberView(member: RolloutMember) {
 export function rolloutRoutes(options: AdminOptions & { callerOf(request: FastifyRequest): string }): AdminRoute[] {
   const service = (): RolloutService => options.rollouts;
   const inCatalog = (version: string): boolean => options.packages?.offers.hasVersion(version) ?? false;
-  const find = async (request: FastifyRequest): Promise<RolloutRecord> => {
-    const { id } = request.params as { id: string };
+  const find = async (id: string): Promise<RolloutRecord> => {
     await service().reload();
     const rollout = service().list().find((candidate) => candidate.id === id);
     if (rollout === undefined) throw new ServerError('NOT_FOUND', `no rollout ${id}`);
@@ -142,86 +138,61 @@ export function rolloutRoutes(options: AdminOptions & { callerOf(request: Fastif
   };
   const show = async (rollout: RolloutRecord) =>
     rolloutView(rollout, await service().counts(rollout));
-  const change = (path: string, from: RolloutStatus[], to: RolloutStatus, verb: string): AdminRoute => ({
-    method: 'POST',
-    path,
-    handler: async (request) => {
-      const rollout = await find(request);
+  const change = (path: StatusChangePath, from: RolloutStatus[], to: RolloutStatus, verb: string): AdminRoute =>
+    adminRoute('post', path, async (request) => {
+      const rollout = await find(request.params.id);
       const caller = options.callerOf(request);
       const reason = to === 'active' ? undefined : `${verb} by ${caller}`;
       if (!(await service().setStatus(rollout.id, from, to, reason))) {
         throw new ServerError('CONFLICT', `rollout ${rollout.id} is ${rollout.status}; it cannot be ${verb}`);
       }
       request.log.info({ adminKey: caller, rollout: rollout.id, status: to }, `rollout ${verb}`);
-      return show(await find(request));
-    },
-  });
+      return show(await find(rollout.id));
+    });
   return [
-    {
-      method: 'POST',
-      path: '/api/v1/rollouts',
-      handler: async (request, reply) => {
-        const spec = specFrom(request.body as RolloutBody, options.now(), inCatalog);
-        const { rollout } = await service().create(spec);
-        request.log.info({ adminKey: options.callerOf(request), rollout: rollout.id, version: spec.version }, 'rollout created');
-        return reply.code(201).send(await show(rollout));
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/v1/rollouts/preview',
-      handler: async (request) => {
-        const spec = specFrom(request.body as RolloutBody, options.now(), inCatalog);
-        // Any id ranks the agents; the counts per wave do not depend on it.
-        const plan = await service().plan('preview', spec);
-        return {
-          matched: plan.matched,
-          agents: plan.members.length,
-          waves: spec.waves.map((wave, index) => ({ percent: wave.percent, agents: plan.perWave[index] ?? 0 })),
-          downgrades: plan.downgrades.slice(0, LISTED),
-          downgrades_refused: plan.excluded.downgrade_refused.slice(0, LISTED),
-          no_artifact: plan.excluded.no_artifact.slice(0, LISTED),
-          already_at_version: plan.excluded.already_at_version.length,
-          no_package_capability: plan.excluded.no_package_capability.length,
-        };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/rollouts',
-      handler: async () => {
-        await service().reload();
-        return { rollouts: await Promise.all(service().list().map(show)) };
-      },
-    },
-    { method: 'GET', path: '/api/v1/rollouts/{id}', handler: async (request) => show(await find(request)) },
-    {
-      method: 'GET',
-      path: '/api/v1/rollouts/{id}/agents',
-      handler: async (request) => {
-        const rollout = await find(request);
-        const query = request.query as { state?: RolloutMember['state']; limit: number; after?: string };
-        const members = await service().members(rollout.id, query.state, query.limit, query.after);
-        return { agents: members.map(memberView) };
-      },
-    },
+    adminRoute('post', '/api/v1/rollouts', async (request, reply) => {
+      const spec = specFrom(request.body, options.now(), inCatalog);
+      const { rollout } = await service().create(spec);
+      request.log.info({ adminKey: options.callerOf(request), rollout: rollout.id, version: spec.version }, 'rollout created');
+      return reply.code(201).send(await show(rollout));
+    }),
+    adminRoute('post', '/api/v1/rollouts/preview', async (request) => {
+      const spec = specFrom(request.body, options.now(), inCatalog);
+      // Any id ranks the agents; the counts per wave do not depend on it.
+      const plan = await service().plan('preview', spec);
+      return {
+        matched: plan.matched,
+        agents: plan.members.length,
+        waves: spec.waves.map((wave, index) => ({ percent: wave.percent, agents: plan.perWave[index] ?? 0 })),
+        downgrades: plan.downgrades.slice(0, LISTED),
+        downgrades_refused: plan.excluded.downgrade_refused.slice(0, LISTED),
+        no_artifact: plan.excluded.no_artifact.slice(0, LISTED),
+        already_at_version: plan.excluded.already_at_version.length,
+        no_package_capability: plan.excluded.no_package_capability.length,
+      };
+    }),
+    adminRoute('get', '/api/v1/rollouts', async () => {
+      await service().reload();
+      return { rollouts: await Promise.all(service().list().map(show)) };
+    }),
+    adminRoute('get', '/api/v1/rollouts/{id}', async (request) => show(await find(request.params.id))),
+    adminRoute('get', '/api/v1/rollouts/{id}/agents', async (request) => {
+      const rollout = await find(request.params.id);
+      const query = request.query;
+      const members = await service().members(rollout.id, query.state, query.limit, query.after);
+      return { agents: members.map(memberView) };
+    }),
     change('/api/v1/rollouts/{id}/pause', ['active'], 'paused', 'paused'),
     change('/api/v1/rollouts/{id}/resume', ['paused'], 'active', 'resumed'),
     change('/api/v1/rollouts/{id}/cancel', ['active', 'paused'], 'cancelled', 'cancelled'),
-    {
-      method: 'POST',
-      path: '/api/v1/rollouts/{id}/retry',
-      optionalBody: true,
-      handler: async (request) => {
-        const rollout = await find(request);
-        if (rollout.status === 'cancelled') throw new ServerError('CONFLICT', `rollout ${rollout.id} is cancelled`);
-        const body = (request.body ?? {}) as { instance_uids?: string[] };
-        const uids = body.instance_uids?.map((uid) => uid.toLowerCase());
-        const retried = await service().retry(rollout.id, uids);
-        request.log.info({ adminKey: options.callerOf(request), rollout: rollout.id, retried: retried.length }, 'rollout retry');
-        return { retried, rollout: await show(rollout) };
-      },
-    },
+    adminRoute('post', '/api/v1/rollouts/{id}/retry', async (request) => {
+      const rollout = await find(request.params.id);
+      if (rollout.status === 'cancelled') throw new ServerError('CONFLICT', `rollout ${rollout.id} is cancelled`);
+      const uids = request.body?.instance_uids?.map((uid) => uid.toLowerCase());
+      const retried = await service().retry(rollout.id, uids);
+      request.log.info({ adminKey: options.callerOf(request), rollout: rollout.id, retried: retried.length }, 'rollout retry');
+      return { retried, rollout: await show(rollout) };
+    }, { optionalBody: true }),
   ];
 }
 

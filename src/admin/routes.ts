@@ -5,23 +5,13 @@ import type { AgentState } from '../agents/records';
 import { ServerError } from '../errors';
 import { uidFromString, uidToString } from '../opamp/codec';
 import type { AgentFilter } from '../store/types';
-import type { AdminOptions, AdminRoute } from './types';
+import { adminRoute, type AdminOptions, type AdminRoute, type RequestOf } from './types';
 import { agentDetail, agentSummary } from './views';
 import { agentRolloutView } from './rollout-routes';
 
 const HISTORY_SHOWN = 50;
 
-interface AgentListQuery {
-  status?: AgentState;
-  version?: string;
-  distribution?: string;
-  os?: string;
-  arch?: string;
-  attribute?: string;
-  limit: number;
-  cursor?: string;
-  search?: string;
-}
+type AgentListQuery = RequestOf<'/api/v1/agents', 'get'>['Querystring'];
 
 /** Agents read per store query while counting the fleet. */
 const FLEET_PAGE = 1000;
@@ -102,84 +92,55 @@ async function fleetCounts(store: AdminOptions['store'], nowMs: number, offlineA
 export function fleetRoutes(options: AdminOptions & { callerOf(request: FastifyRequest): string }): AdminRoute[] {
   const { store, offlineAfterMs, now } = options;
   return [
-    {
-      method: 'GET',
-      path: '/api/v1/agents',
-      handler: async (request) => {
-        const query = request.query as AgentListQuery;
-        const agents = await store.queryAgents({
-          // One more than asked tells whether another page follows.
-          limit: query.limit + 1,
-          afterInstanceUid: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
-          filter: filterOf(query),
-          nowMs: now(),
-          offlineAfterMs,
-        });
-        const page = agents.slice(0, query.limit);
-        const nowMs = now();
-        return {
-          agents: page.map((record) => agentSummary(record, nowMs, offlineAfterMs)),
-          next_cursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
-        };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/fleet',
-      handler: async () => fleetCounts(store, now(), offlineAfterMs),
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/agents/{instance_uid}',
-      handler: async (request) => {
-        const uid = canonicalUid((request.params as { instance_uid: string }).instance_uid);
-        const record = await store.getAgent(uid);
-        if (!record) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
-        const history = await store.listPackageStatusChanges(uid, HISTORY_SHOWN);
-        return { ...agentDetail(record, history, now(), offlineAfterMs), ...(await agentRolloutView(options.rollouts, record)) };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/api/v1/agents/{instance_uid}',
-      handler: async (request) => {
-        const uid = canonicalUid((request.params as { instance_uid: string }).instance_uid);
-        if (!(await store.deleteAgent(uid))) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
-        request.log.info({ adminKey: options.callerOf(request), instanceUid: uid }, 'agent forgotten');
-        return { deleted: uid };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/agent-keys',
-      handler: async () => ({
-        keys: options.agentKeys.list().map((key) => ({
-          name: key.name,
-          source: key.source,
-          created_at: key.createdAtMs === undefined ? null : new Date(key.createdAtMs).toISOString(),
-        })),
-        enforced: options.agentKeys.enabled,
-      }),
-    },
-    {
-      method: 'POST',
-      path: '/api/v1/agent-keys',
-      handler: async (request, reply) => {
-        const body = request.body as { name: string; key?: string };
-        const created = await options.agentKeys.create(body.name, body.key, now());
-        request.log.info({ adminKey: options.callerOf(request), agentKey: created.name }, 'agent key created');
-        return reply.code(201).send({ name: created.name, key: created.key, created_at: new Date(created.createdAtMs).toISOString() });
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/api/v1/agent-keys/{name}',
-      handler: async (request) => {
-        const { name } = request.params as { name: string };
-        await options.agentKeys.remove(name);
-        request.log.info({ adminKey: options.callerOf(request), agentKey: name }, 'agent key revoked');
-        return { deleted: name };
-      },
-    },
+    adminRoute('get', '/api/v1/agents', async (request) => {
+      const { query } = request;
+      const agents = await store.queryAgents({
+        // One more than asked tells whether another page follows.
+        limit: query.limit + 1,
+        afterInstanceUid: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+        filter: filterOf(query),
+        nowMs: now(),
+        offlineAfterMs,
+      });
+      const page = agents.slice(0, query.limit);
+      const nowMs = now();
+      return {
+        agents: page.map((record) => agentSummary(record, nowMs, offlineAfterMs)),
+        next_cursor: agents.length > query.limit ? encodeCursor(page[page.length - 1]!.instanceUid) : null,
+      };
+    }),
+    adminRoute('get', '/api/v1/fleet', async () => fleetCounts(store, now(), offlineAfterMs)),
+    adminRoute('get', '/api/v1/agents/{instance_uid}', async (request) => {
+      const uid = canonicalUid(request.params.instance_uid);
+      const record = await store.getAgent(uid);
+      if (!record) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
+      const history = await store.listPackageStatusChanges(uid, HISTORY_SHOWN);
+      return { ...agentDetail(record, history, now(), offlineAfterMs), ...(await agentRolloutView(options.rollouts, record)) };
+    }),
+    adminRoute('delete', '/api/v1/agents/{instance_uid}', async (request) => {
+      const uid = canonicalUid(request.params.instance_uid);
+      if (!(await store.deleteAgent(uid))) throw new ServerError('NOT_FOUND', `no agent ${uid}`);
+      request.log.info({ adminKey: options.callerOf(request), instanceUid: uid }, 'agent forgotten');
+      return { deleted: uid };
+    }),
+    adminRoute('get', '/api/v1/agent-keys', async () => ({
+      keys: options.agentKeys.list().map((key) => ({
+        name: key.name,
+        source: key.source,
+        created_at: key.createdAtMs === undefined ? null : new Date(key.createdAtMs).toISOString(),
+      })),
+      enforced: options.agentKeys.enabled,
+    })),
+    adminRoute('post', '/api/v1/agent-keys', async (request, reply) => {
+      const created = await options.agentKeys.create(request.body.name, request.body.key, now());
+      request.log.info({ adminKey: options.callerOf(request), agentKey: created.name }, 'agent key created');
+      return reply.code(201).send({ name: created.name, key: created.key, created_at: new Date(created.createdAtMs).toISOString() });
+    }),
+    adminRoute('delete', '/api/v1/agent-keys/{name}', async (request) => {
+      const { name } = request.params;
+      await options.agentKeys.remove(name);
+      request.log.info({ adminKey: options.callerOf(request), agentKey: name }, 'agent key revoked');
+      return { deleted: name };
+    }),
   ];
 }

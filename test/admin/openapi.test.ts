@@ -179,3 +179,11 @@ t.test('the admin API speaks one naming style: every field of every body and ans
   const other = [...names].filter((name) => !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name));
   t.same(other, [], 'no camelCase or other style');
 });
+
+t.test('the query parameters handlers count on being filled in have a default in the document', async (t) => {
+  const { DEFAULTED_QUERY } = await import('../../src/admin/types');
+  for (const [documentPath, names] of Object.entries(DEFAULTED_QUERY)) {
+    const schema = adminDocument.routeSchema('GET', documentPath).querystring as { properties: Record<string, { default?: unknown }> };
+    for (const name of names) t.not(schema.properties[name]?.default, undefined, `GET ${documentPath} ${name}`);
+  }
+});
