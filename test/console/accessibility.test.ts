@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import t from 'tap';
 import type { AxeResults, RunOptions } from 'axe-core';
 import type { Browser, Page } from 'playwright-core';
+import { startServer } from '../helpers/server';
 import { checkClean, launchBrowser, openPage, screenshot, WIDTHS } from './browser';
 import { CONSOLE_KEY, consoleScenario, consoleViews, type Scenario } from './scenario';
 
@@ -14,6 +15,7 @@ import { CONSOLE_KEY, consoleScenario, consoleViews, type Scenario } from './sce
 declare const axe: { run(options: RunOptions): Promise<AxeResults> };
 declare const document: { scrollingElement: { scrollWidth: number } | null };
 declare const innerWidth: number;
+declare function getComputedStyle(element: unknown): { outlineStyle: string; outlineWidth: string };
 
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const RULES: RunOptions = { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] };
@@ -52,7 +54,7 @@ for (const [width, viewport] of Object.entries(WIDTHS)) {
 
     await page.getByLabel('Admin key').fill(CONSOLE_KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    for (const view of consoleViews(scenario)) {
+    for (const view of [...consoleViews(scenario), { name: 'not-found', hash: '#/nowhere', ready: 'h1:text("Not found")' }]) {
       await page.goto(`${scenario.url}/ui/${view.hash}`);
       await page.locator(view.ready).first().waitFor({ state: 'attached', timeout: 30_000 });
       if (view.name === 'new-rollout') {
@@ -69,3 +71,47 @@ for (const [width, viewport] of Object.entries(WIDTHS)) {
     checkClean(t, opened, [/status of 401/]);
   });
 }
+
+t.test('the pages that say something went wrong pass too: access refused, and a failed refresh', async (t) => {
+  const server = await startServer();
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await server.close();
+  });
+  // No admin key configured and the request forwarded: the page says it is refused, and why.
+  const refused = await openPage(t, browser, server.url, { bypassCSP: true, headers: { 'x-forwarded-for': '203.0.113.9' } });
+  await refused.page.goto(`${server.url}/ui/`);
+  await refused.page.getByTestId('access-refused').waitFor();
+  t.same(await violations(refused.page), [], 'access refused: no violation');
+
+  const failing = await openPage(t, browser, server.url, { bypassCSP: true });
+  await failing.page.goto(`${server.url}/ui/`);
+  await failing.page.getByTestId('by-state').waitFor();
+  await server.close();
+  closed = true;
+  await failing.page.getByTestId('refresh-failed').waitFor({ timeout: 30_000 });
+  t.same(await violations(failing.page), [], 'refresh failed: no violation');
+  await screenshot(failing.page, 'refresh-failed-laptop');
+});
+
+t.test('the keyboard focus is visible on every control it reaches', async (t) => {
+  const opened = await openPage(t, browser, scenario.url);
+  const { page } = opened;
+  await page.goto(`${scenario.url}/ui/`);
+  await page.getByLabel('Admin key').fill(CONSOLE_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.goto(`${scenario.url}/ui/#/agents`);
+  // Loaded afresh (the tab keeps its key), so the keyboard starts at the top of the page.
+  await page.reload();
+  await page.getByTestId('agents-table').waitFor();
+  // The navigation, the sign-out, the filter form and its buttons, and the table's first links.
+  for (let step = 0; step < 18; step += 1) {
+    await page.keyboard.press('Tab');
+    const focused = await page.locator(':focus').evaluate((element) => {
+      const style = getComputedStyle(element);
+      return { outline: `${style.outlineStyle} ${style.outlineWidth}`, name: String((element as { outerHTML: string }).outerHTML).slice(0, 80) };
+    });
+    t.equal(focused.outline, 'solid 3px', `a 3px outline on ${focused.name}`);
+  }
+  checkClean(t, opened, [/status of 401/]);
+});
