@@ -4,13 +4,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { Test } from 'tap';
 import { AgentCapability, type AgentToServerInit, type PackageAvailable, type ServerToAgent } from '../../src/opamp/codec';
 import { makeCollectorTarball, type CollectorTarballOptions } from '../fixtures/tarballs';
 import type { SignOptions, World } from '../fixtures/sigstore-world';
 import { description, poll, startServer, temporaryDirectory, uid, type TestServer } from '../helpers/server';
+import { waitFor } from '../helpers/wait';
 
 export const ACCEPTS_PACKAGES =
   AgentCapability.ReportsStatus | AgentCapability.AcceptsPackages | AgentCapability.ReportsPackageStatuses;
@@ -160,12 +160,12 @@ export function nextSeed(): number {
 /** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<{ value: T; elapsedMs: number }> {
   const started = Date.now();
-  for (;;) {
+  // Wrapped, so that a value waitFor would read as false (0, '', false) still ends the wait.
+  const found = await waitFor(what, async () => {
     const value = await check();
-    if (value !== undefined) return { value, elapsedMs: Date.now() - started };
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
+    return value === undefined ? undefined : { value };
+  }, { timeoutMs, intervalMs: 50 });
+  return { value: found.value, elapsedMs: Date.now() - started };
 }
 
 export function hex(bytes: Uint8Array | null | undefined): string {
