@@ -177,7 +177,9 @@ export function storeContract(t: Test, makeBacking: BackingFactory): void {
       await store.putAgent(agentRecord(8, { sequenceNum: sequence, lastSeenMs: NOW + sequence }), false);
     }
     t.equal(first?.sequenceNum, 1, 'what getAgent gave stays as it was');
-    if (peeked !== undefined) t.equal(peeked.sequenceNum, 1, 'so does what peekAgent gave');
+    // A shared store holds only batched records in memory, and this one was written at once.
+    if (backing.shared) t.equal(peeked, undefined, 'nothing to peek at: the record was written');
+    else t.equal(peeked?.sequenceNum, 1, 'so does what peekAgent gave');
     const latest = await store.getAgent(uidOf(8));
     t.equal(latest?.sequenceNum, 4, 'a new read sees the latest');
     t.equal(latest?.lastSeenMs, NOW + 4);
