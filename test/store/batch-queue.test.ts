@@ -1,0 +1,102 @@
+// The batch queue both stores write their routine updates through: what leaves the queue, what
+// stays for the next batch, and that batches never overlap. The store contract (contract.ts)
+// covers the same through each store; these cases pin the queue's own rules.
+import t from 'tap';
+import { BatchQueue } from '../../src/store/batch-queue';
+import { waitFor } from '../helpers/wait';
+
+/** A timer that never fires within a test: batches are written only when asked. */
+const NEVER = 3_600_000;
+
+t.test('a synchronous writer: written entries leave the queue, a failed batch stays whole', async (t) => {
+  const written: string[][] = [];
+  let failing = false;
+  const queue = new BatchQueue<string, void>({
+    write: (entries) => {
+      if (failing) throw new Error('disk full');
+      written.push(entries);
+    },
+    intervalMs: NEVER,
+    onError: () => t.fail('no timer batch runs here'),
+  });
+  t.teardown(() => queue.stop());
+  queue.entries.set('a', 'a1');
+  queue.entries.set('b', 'b1');
+  failing = true;
+  t.throws(() => queue.write(), { message: 'disk full' }, 'a write asked for directly throws');
+  t.same([...queue.entries.values()], ['a1', 'b1'], 'and keeps everything queued');
+  failing = false;
+  t.equal(queue.write(), undefined, 'returns nothing: the rows are written in this turn');
+  t.same(written, [['a1', 'b1']]);
+  t.equal(queue.entries.size, 0);
+  queue.entries.set('c', 'c1');
+  queue.write(1);
+  t.same(written.at(-1), ['c1'], 'a limit takes at most that many');
+});
+
+t.test('an asynchronous writer: one batch at a time, and an entry replaced meanwhile stays', async (t) => {
+  let inFlight = 0;
+  let mostInFlight = 0;
+  const releases: Array<() => void> = [];
+  const written: string[][] = [];
+  const queue = new BatchQueue<string, Promise<void>>({
+    write: async (entries) => {
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      written.push(entries);
+      inFlight -= 1;
+    },
+    intervalMs: NEVER,
+    onError: () => t.fail('no timer batch runs here'),
+  });
+  t.teardown(() => queue.stop());
+  queue.entries.set('a', 'a1');
+  const first = queue.write();
+  queue.entries.set('a', 'a2');
+  const second = queue.write();
+  await waitFor('the first batch to start', () => releases.length === 1);
+  releases.shift()!();
+  await first;
+  t.same(written, [['a1']]);
+  t.equal(queue.entries.get('a'), 'a2', 'the newer entry was not dropped with the written one');
+  await waitFor('the second batch to start', () => releases.length === 1);
+  releases.shift()!();
+  await second;
+  t.same(written, [['a1'], ['a2']]);
+  t.equal(queue.entries.size, 0);
+  t.equal(mostInFlight, 1, 'the second batch waited for the first');
+});
+
+t.test('the timer writes in chunks until nothing is queued, and reports a failure', async (t) => {
+  const written: string[][] = [];
+  const errors: unknown[] = [];
+  let failing = true;
+  const queue = new BatchQueue<string, void>({
+    write: (entries) => {
+      if (failing) throw new Error('locked');
+      written.push(entries);
+    },
+    intervalMs: 10,
+    chunkRows: 2,
+    onError: (error) => errors.push(error),
+  });
+  t.teardown(() => queue.stop());
+  for (const key of ['a', 'b', 'c', 'd', 'e']) queue.entries.set(key, key);
+  await waitFor('a failed timer batch to be reported', () => errors.length > 0);
+  t.match(errors[0], { message: 'locked' });
+  t.equal(queue.entries.size, 5, 'nothing was dropped');
+  failing = false;
+  await waitFor('the queue to be written', () => queue.entries.size === 0);
+  t.same(written, [['a', 'b'], ['c', 'd'], ['e']], 'chunks of two, in order');
+});
+
+t.test('after stop, nothing more is written', async (t) => {
+  const written: string[][] = [];
+  const queue = new BatchQueue<string, void>({ write: (entries) => void written.push(entries), intervalMs: NEVER, onError: () => undefined });
+  queue.entries.set('a', 'a1');
+  queue.stop();
+  t.equal(queue.write(), undefined);
+  t.same(written, []);
+  t.equal(queue.entries.get('a'), 'a1', 'what was queued stays unwritten');
+});
