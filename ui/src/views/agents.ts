@@ -6,7 +6,7 @@ import { api, query } from '../api';
 import { Badge, time } from '../components';
 import { Freshness, useLive } from '../live';
 import { href, replaceParams, type Route } from '../router';
-import type { AgentSummary } from '../types';
+import type { AgentPage, AgentSummary } from '../types';
 
 const FILTERS = ['state', 'version', 'distribution', 'os', 'arch', 'attribute', 'search'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
@@ -80,7 +80,7 @@ export function Agents({ route }: { route: Route }) {
   const applied = filtersOf(route.params);
   const cursor = route.params.get('cursor') ?? undefined;
   const path = `v1/agents${query({ ...applied, state: undefined, status: applied.state, limit: PAGE_SIZE, cursor })}`;
-  const live = useLive(() => api<{ agents: AgentSummary[]; next_cursor: string | null }>('GET', path), path);
+  const live = useLive(() => api<AgentPage>('GET', path), path);
   const page = live.data;
   return html`<section aria-labelledby="agents-title">
     <h1 id="agents-title">Agents</h1>

@@ -7,18 +7,9 @@ import { api } from '../api';
 import { ErrorNote } from '../components';
 import { useLive } from '../live';
 import { href } from '../router';
+import type { PackageList, RolloutPreview } from '../types';
 
 interface Draft { version: string; selector: string; waves: string; minutes: string; start: string; ratio: string; downgrade: boolean }
-interface Preview {
-  matched: number;
-  agents: number;
-  waves: Array<{ percent: number; agents: number }>;
-  downgrades: string[];
-  downgrades_refused: string[];
-  no_artifact: string[];
-  already_at_version: number;
-  no_package_capability: number;
-}
 
 /** The body the form describes, or what is missing for one. */
 export function rolloutBody(draft: Draft): { body?: Record<string, unknown>; problem?: string } {
@@ -38,17 +29,17 @@ export function rolloutBody(draft: Draft): { body?: Record<string, unknown>; pro
 }
 
 export function NewRollout() {
-  const catalog = useLive(() => api<{ packages: Array<{ version: string; offerable: boolean }> }>('GET', 'v1/packages'), 'new-rollout-catalog');
+  const catalog = useLive(() => api<PackageList>('GET', 'v1/packages'), 'new-rollout-catalog');
   // The form's own state: the catalog's refresh never touches it.
   const [draft, setDraft] = useState<Draft>({ version: '', selector: '', waves: '10, 50, 100', minutes: '', start: '', ratio: '10', downgrade: false });
-  const [preview, setPreview] = useState<{ of?: string; answer?: Preview; error?: string }>({});
+  const [preview, setPreview] = useState<{ of?: string; answer?: RolloutPreview; error?: string }>({});
   const { body, problem } = rolloutBody(draft);
   const text = JSON.stringify(body ?? null);
   useEffect(() => {
     if (body === undefined) return undefined;
     // Asked once typing pauses, not at every keystroke.
     const timer = setTimeout(() => {
-      api<Preview>('POST', 'v1/rollouts/preview', { body }).then(
+      api<RolloutPreview>('POST', 'v1/rollouts/preview', { body }).then(
         (answer) => setPreview({ of: text, answer }),
         (error: Error) => setPreview({ of: text, error: error.message }),
       );

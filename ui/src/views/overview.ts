@@ -6,7 +6,7 @@ import { Badge, Facts, ProgressBar } from '../components';
 import { Freshness, useLive } from '../live';
 import { href } from '../router';
 import { BarChart } from '../chart';
-import { UPGRADE_STATES, type AgentState, type Fleet, type Rollout, type ServerStatus } from '../types';
+import { UPGRADE_STATES, type AgentState, type Fleet, type Rollout, type RolloutList, type ServerStatus } from '../types';
 
 interface OverviewData {
   status: ServerStatus;
@@ -17,7 +17,7 @@ interface OverviewData {
 async function loadOverview(): Promise<OverviewData> {
   const [status, rollouts, fleet] = await Promise.all([
     api<ServerStatus>('GET', 'status', { accept: [503] }),
-    api<{ rollouts: Rollout[] }>('GET', 'v1/rollouts'),
+    api<RolloutList>('GET', 'v1/rollouts'),
     api<Fleet>('GET', 'v1/fleet'),
   ]);
   return { status, rollouts: rollouts.rollouts, fleet };

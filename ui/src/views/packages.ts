@@ -4,22 +4,11 @@ import { html } from 'htm/preact';
 import { api } from '../api';
 import { Badge, time } from '../components';
 import { Freshness, useLive } from '../live';
+import type { PackageList } from '../types';
 
-interface CatalogFile {
-  file_name: string;
-  source: string;
-  version: string;
-  os: string;
-  arch: string;
-  offerable: boolean;
-  reason: string | null;
-  signature: { verified: boolean; method: string; weaker_check: boolean; signer_identity: string | null; signer_issuer: string | null; reason: string | null } | null;
-}
-interface RefusedFile { file_name: string; source: string; version: string; os: string; arch: string; reason: string; at: string }
-interface Catalog { configured: boolean; packages: CatalogFile[]; rejected: RefusedFile[] }
 
 export function Packages() {
-  const live = useLive(() => api<Catalog>('GET', 'v1/packages'), 'packages');
+  const live = useLive(() => api<PackageList>('GET', 'v1/packages'), 'packages');
   const catalog = live.data;
   return html`<section><h1>Packages</h1><${Freshness} live=${live} />
     ${catalog && !catalog.configured ? html`<p>No catalog is configured (<code>--packages-dir</code> or <code>--releases</code>).</p>` : null}

@@ -7,24 +7,13 @@ import { api, query } from '../api';
 import { Badge, ErrorNote, Facts, ProgressBar, time } from '../components';
 import { Freshness, useLive } from '../live';
 import { href } from '../router';
-import { UPGRADE_STATES, type Rollout } from '../types';
+import { UPGRADE_STATES, type Rollout, type RolloutList, type RolloutMember } from '../types';
 import { RolloutProgress } from './overview';
-
-interface Member {
-  instance_uid: string;
-  wave: number;
-  state: string;
-  state_since: string;
-  retries: number;
-  from_version: string;
-  download_percent: number | null;
-  error_message: string | null;
-}
 
 const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)}%`;
 
 export function Rollouts() {
-  const live = useLive(() => api<{ rollouts: Rollout[] }>('GET', 'v1/rollouts'), 'rollouts');
+  const live = useLive(() => api<RolloutList>('GET', 'v1/rollouts'), 'rollouts');
   return html`<section><h1>Rollouts</h1>
     <p><a href=${href(['rollouts', 'new'])}>New rollout</a></p>
     <${Freshness} live=${live} />
@@ -52,7 +41,7 @@ export function RolloutPage({ id }: { id: string }) {
   const live = useLive(async () => {
     const [rollout, members] = await Promise.all([
       api<Rollout>('GET', `v1/rollouts/${encodeURIComponent(id)}`),
-      api<{ agents: Member[] }>('GET', `v1/rollouts/${encodeURIComponent(id)}/agents${query({ state, limit: 500 })}`),
+      api<{ agents: RolloutMember[] }>('GET', `v1/rollouts/${encodeURIComponent(id)}/agents${query({ state, limit: 500 })}`),
     ]);
     // The state the members were asked for: until the new answer comes, the old one stays shown.
     return { rollout, members: members.agents, shownState: state };
