@@ -49,7 +49,7 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
   write(limit = Infinity): Written | undefined {
     // The cast restates what `write` returned: only an asynchronous writer leaves `writing` set.
     if (this.writing !== undefined) return this.writing.then(() => this.write(limit)) as Written;
-    if (this.entries.size === 0 || this.stopped) return undefined;
+    if (this.entries.size === 0) return undefined;
     const taken: Array<[string, Entry]> = [];
     for (const pair of this.entries) {
       if (taken.length >= limit) break;
@@ -72,7 +72,10 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
     while (this.writing !== undefined) await this.writing.catch(() => undefined);
   }
 
-  /** Stops the timer and every later write; what is still queued stays unwritten. */
+  /**
+   * Stops the timer (and a chunked timer batch between two chunks). Writes asked for still go:
+   * a store stops the timer before its last write, so none of the timer's runs alongside it.
+   */
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
@@ -98,6 +101,10 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
       else this.draining = false;
     };
     const step = (): void => {
+      if (this.stopped) {
+        this.draining = false;
+        return;
+      }
       let written: Written | undefined;
       try {
         written = this.write(this.options.chunkRows);

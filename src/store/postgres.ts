@@ -290,11 +290,11 @@ export class PostgresStore implements AgentStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.batch.stop();
     try {
       await this.writePending();
     } finally {
       this.closed = true;
-      this.batch.stop();
       await this.pool.end();
     }
   }
