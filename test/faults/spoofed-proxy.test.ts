@@ -21,6 +21,8 @@ t.setTimeout(300_000);
 const outside = Object.values(os.networkInterfaces()).flat()
   .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
 
+const NO_OUTSIDE = 'this machine has no address but loopback';
+
 /** The real server on every interface, with a package to offer; `local` and `remote` reach it by two addresses. */
 async function start(t: Test, flags: Record<string, string | boolean>) {
   const parent = temporaryDirectory('opamp-proxy-');
@@ -53,13 +55,15 @@ for (const trustProxy of ['false', 'true', '127.0.0.1', `${outside ?? '192.0.2.1
     t.equal(await adminStatus(server.local), 200, 'loopback without forwarding headers is local');
     for (const headers of SPOOFS) {
       t.equal(await adminStatus(server.local, headers), 403, `a forwarded request is not local even through a local proxy: ${JSON.stringify(headers)}`);
-      if (outside !== undefined) t.equal(await adminStatus(server.remote, headers), 403, `remote with ${JSON.stringify(headers)}: 403`);
     }
-    if (outside !== undefined) t.equal(await adminStatus(server.remote), 403, 'remote without headers: 403');
+    await t.test('from another address of this machine', { skip: outside === undefined ? NO_OUTSIDE : false }, async (t) => {
+      for (const headers of SPOOFS) t.equal(await adminStatus(server.remote, headers), 403, `remote with ${JSON.stringify(headers)}: 403`);
+      t.equal(await adminStatus(server.remote), 403, 'remote without headers: 403');
+    });
   });
 }
 
-t.test('--trust-proxy with a list: X-Forwarded-* believed from the named proxies only', { skip: outside === undefined ? 'this machine has no address but loopback' : false }, async (t) => {
+t.test('--trust-proxy with a list: X-Forwarded-* believed from the named proxies only', { skip: outside === undefined ? NO_OUTSIDE : false }, async (t) => {
   const server = await start(t, { 'trust-proxy': '10.0.0.0/8,127.0.0.1', 'rate-limit-per-address': '3/1m' });
   const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'opamp.example', 'x-forwarded-prefix': '/fleet' };
   const fromProxy = topLevel((await poll(server.local, agentMessage({ seed: 88_001, version: '0.100.0' }), forwarded)).message);
