@@ -23,10 +23,20 @@ export interface AgentKeyInfo {
   createdAtMs: number | undefined;
 }
 
+/** Authorization headers remembered as accepted; past this many the memory starts afresh. */
+const ACCEPTED_HEADERS = 1024;
+
 export class AgentKeys {
   private readonly options: AgentKeysOptions;
   private fileRing = new KeyRing();
   private storeRing = new KeyRing();
+  /**
+   * Headers already accepted, with their key's name. A fleet presents a handful of keys on
+   * every poll, and hashing each one again was a tenth of a poll's CPU. Only accepted headers
+   * are kept (a guess always pays for its hash), and the memory is dropped whenever either
+   * ring changes, so a revoked key is refused from the next poll on.
+   */
+  private accepted = new Map<string, string>();
   private storeCreated = new Map<string, number>();
   private watched: WatchedKeyFile | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -44,6 +54,7 @@ export class AgentKeys {
         intervalMs: options.fileIntervalMs,
         onChange: (ring) => {
           keys.fileRing = ring;
+          keys.accepted = new Map();
         },
       });
     }
@@ -59,6 +70,7 @@ export class AgentKeys {
   async reload(): Promise<void> {
     const stored = await this.options.store.listAgentKeys();
     this.storeRing = new KeyRing(stored.map((key) => ({ name: key.name, digest: Buffer.from(key.keySha256, 'hex') })));
+    this.accepted = new Map();
     this.storeCreated = new Map(stored.map((key) => [key.name, key.createdAtMs]));
   }
 
@@ -69,8 +81,16 @@ export class AgentKeys {
 
   /** The key's name for an Authorization header, or undefined. */
   identify(authorization: string | undefined): string | undefined {
+    if (authorization === undefined) return undefined;
+    const remembered = this.accepted.get(authorization);
+    if (remembered !== undefined) return remembered;
     const key = presentedKey(authorization);
-    return this.fileRing.identify(key) ?? this.storeRing.identify(key);
+    const name = this.fileRing.identify(key) ?? this.storeRing.identify(key);
+    if (name !== undefined) {
+      if (this.accepted.size >= ACCEPTED_HEADERS) this.accepted = new Map();
+      this.accepted.set(authorization, name);
+    }
+    return name;
   }
 
   list(): AgentKeyInfo[] {
