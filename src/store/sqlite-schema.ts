@@ -5,7 +5,7 @@ import type { AgentRecord, AgentState } from '../agents/records';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
 import { containsPattern, type AgentFilter } from './types';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const MIGRATIONS: string[] = [
   `CREATE TABLE agents (
@@ -39,6 +39,24 @@ export const MIGRATIONS: string[] = [
   // columns it writes no JSON. The columns win over the same fields inside `record`.
   `ALTER TABLE agents ADD COLUMN sequence_num INTEGER NOT NULL DEFAULT 0;
    UPDATE agents SET sequence_num = coalesce(json_extract(record, '$.sequenceNum'), 0);`,
+  // The two columns a routine poll moves get a narrow table of their own. Updated in the wide
+  // row, each batched write rewrote a kilobyte-long cell and logged a whole page per agent
+  // (measured: about 20 µs of CPU per agent written, WAL and checkpoint included; 5-8 µs here).
+  // `agents` stays as a view of both, so every reading query is unchanged.
+  `CREATE TABLE agent_activity (
+     instance_uid TEXT PRIMARY KEY,
+     last_seen_ms INTEGER NOT NULL,
+     sequence_num INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   INSERT INTO agent_activity (instance_uid, last_seen_ms, sequence_num)
+     SELECT instance_uid, last_seen_ms, sequence_num FROM agents;
+   ALTER TABLE agents DROP COLUMN last_seen_ms;
+   ALTER TABLE agents DROP COLUMN sequence_num;
+   ALTER TABLE agents RENAME TO agent_records;
+   CREATE VIEW agents AS
+     SELECT records.instance_uid AS instance_uid, activity.last_seen_ms AS last_seen_ms,
+            activity.sequence_num AS sequence_num, records.record AS record
+       FROM agent_records AS records JOIN agent_activity AS activity ON activity.instance_uid = records.instance_uid;`,
 ];
 
 export interface AgentRow {

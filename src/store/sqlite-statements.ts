@@ -9,15 +9,20 @@ export function prepareAgentStatements(database: Database.Database) {
     get: database.prepare<[string], AgentRow>(
       'SELECT record, last_seen_ms, sequence_num FROM agents WHERE instance_uid = ?',
     ),
-    put: database.prepare<[string, number, number, string]>(
-      `INSERT INTO agents (instance_uid, last_seen_ms, sequence_num, record) VALUES (?, ?, ?, ?)
-       ON CONFLICT (instance_uid) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
-         sequence_num = excluded.sequence_num, record = excluded.record`,
+    // `agents` is a view of the two tables (sqlite-schema.ts): writes go to each table.
+    putRecord: database.prepare<[string, string]>(
+      `INSERT INTO agent_records (instance_uid, record) VALUES (?, ?)
+       ON CONFLICT (instance_uid) DO UPDATE SET record = excluded.record`,
+    ),
+    putActivity: database.prepare<[string, number, number]>(
+      `INSERT INTO agent_activity (instance_uid, last_seen_ms, sequence_num) VALUES (?, ?, ?)
+       ON CONFLICT (instance_uid) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, sequence_num = excluded.sequence_num`,
     ),
     touch: database.prepare<[number, number, string]>(
-      'UPDATE agents SET last_seen_ms = ?, sequence_num = ? WHERE instance_uid = ?',
+      'UPDATE agent_activity SET last_seen_ms = ?, sequence_num = ? WHERE instance_uid = ?',
     ),
-    delete: database.prepare<[string]>('DELETE FROM agents WHERE instance_uid = ?'),
+    delete: database.prepare<[string]>('DELETE FROM agent_records WHERE instance_uid = ?'),
+    deleteActivity: database.prepare<[string]>('DELETE FROM agent_activity WHERE instance_uid = ?'),
     count: database.prepare<[], { total: number }>('SELECT COUNT(*) AS total FROM agents'),
     listFirst: database.prepare<[number], AgentRow>(
       'SELECT record, last_seen_ms, sequence_num FROM agents ORDER BY instance_uid LIMIT ?',
@@ -36,7 +41,10 @@ export function prepareAgentStatements(database: Database.Database) {
     forgetHistory: database.prepare<[number]>(
       'DELETE FROM package_status_history WHERE instance_uid IN (SELECT instance_uid FROM agents WHERE last_seen_ms < ?)',
     ),
-    forget: database.prepare<[number]>('DELETE FROM agents WHERE last_seen_ms < ?'),
+    forget: database.prepare<[number]>(
+      'DELETE FROM agent_records WHERE instance_uid IN (SELECT instance_uid FROM agent_activity WHERE last_seen_ms < ?)',
+    ),
+    forgetActivity: database.prepare<[number]>('DELETE FROM agent_activity WHERE last_seen_ms < ?'),
     deleteHistory: database.prepare<[string]>('DELETE FROM package_status_history WHERE instance_uid = ?'),
     addHistory: database.prepare<[string, number, string]>(
       'INSERT INTO package_status_history (instance_uid, at_ms, change) VALUES (?, ?, ?)',

@@ -141,7 +141,8 @@ export class SqliteStore implements AgentStore {
   }
 
   private write(record: AgentRecord): void {
-    this.statements.put.run(record.instanceUid, record.lastSeenMs, record.sequenceNum, JSON.stringify(record));
+    this.statements.putRecord.run(record.instanceUid, JSON.stringify(record));
+    this.statements.putActivity.run(record.instanceUid, record.lastSeenMs, record.sequenceNum);
   }
 
   /**
@@ -272,6 +273,7 @@ export class SqliteStore implements AgentStore {
     this.cache.delete(instanceUid);
     return this.database.transaction(() => {
       this.statements.deleteHistory.run(instanceUid);
+      this.statements.deleteActivity.run(instanceUid);
       return this.statements.delete.run(instanceUid).changes > 0 || waiting;
     })();
   }
@@ -326,7 +328,9 @@ export class SqliteStore implements AgentStore {
     this.writeAll();
     const forgotten = this.database.transaction(() => {
       this.statements.forgetHistory.run(cutoffMs);
-      return this.statements.forget.run(cutoffMs).changes;
+      const changes = this.statements.forget.run(cutoffMs).changes;
+      this.statements.forgetActivity.run(cutoffMs);
+      return changes;
     })();
     for (const [uid, record] of this.cache) {
       if (record.lastSeenMs < cutoffMs) this.cache.delete(uid);

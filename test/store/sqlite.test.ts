@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import type { AgentRecord } from '../../src/agents/records';
 import { SqliteStore } from '../../src/store/sqlite';
+import { MIGRATIONS } from '../../src/store/sqlite-schema';
 import { temporaryDirectory } from '../helpers/server';
 import { agentRecord, storeContract } from './contract';
 
@@ -41,21 +42,35 @@ t.test('a routine poll moves last-seen and sequence; a restart reads them back w
   t.same(online.map((agent) => agent.sequenceNum), [3], 'listings read the columns too');
 });
 
-t.test('a store written by the previous schema opens with every sequence number', async (t) => {
+/** A data directory holding one agent's row as a release at schema `version` wrote it. */
+function olderStore(version: number, record: AgentRecord): string {
   const dataDir = temporaryDirectory('opamp-store-');
-  const store = new SqliteStore({ dataDir });
-  await store.putAgent(agentRecord(2, { sequenceNum: 41 }), true);
-  await store.close();
-  // Back to schema 4 as an older release left it: no sequence_num column.
-  const file = path.join(dataDir, 'opamp-package-server.sqlite');
-  const raw = new Database(file);
-  raw.exec('ALTER TABLE agents DROP COLUMN sequence_num');
-  raw.pragma('user_version = 4');
+  const raw = new Database(path.join(dataDir, 'opamp-package-server.sqlite'));
+  for (const migration of MIGRATIONS.slice(0, version)) raw.exec(migration);
+  raw.pragma(`user_version = ${version}`);
+  if (version >= 5) {
+    raw.prepare('INSERT INTO agents (instance_uid, last_seen_ms, sequence_num, record) VALUES (?, ?, ?, ?)')
+      .run(record.instanceUid, record.lastSeenMs, record.sequenceNum, JSON.stringify(record));
+  } else {
+    raw.prepare('INSERT INTO agents (instance_uid, last_seen_ms, record) VALUES (?, ?, ?)')
+      .run(record.instanceUid, record.lastSeenMs, JSON.stringify(record));
+  }
   raw.close();
+  return dataDir;
+}
 
-  const migrated = new SqliteStore({ dataDir });
-  t.teardown(() => migrated.close());
-  t.equal((await migrated.getAgent(agentRecord(2).instanceUid))?.sequenceNum, 41);
+t.test('a store written by an older schema opens with every agent, sequence number and last-seen time', async (t) => {
+  for (const version of [4, 5]) {
+    const record = agentRecord(2, { sequenceNum: 41, lastSeenMs: NOW + version });
+    const migrated = new SqliteStore({ dataDir: olderStore(version, record) });
+    t.teardown(() => migrated.close());
+    t.same(await migrated.getAgent(record.instanceUid), JSON.parse(JSON.stringify(record)), `from schema ${version}`);
+    // And the migrated row takes routine writes like a new one.
+    await migrated.putAgent({ ...record, sequenceNum: 42, lastSeenMs: NOW + 100 }, false);
+    await migrated.flush();
+    const listed = await migrated.queryAgents({ limit: 10, nowMs: NOW + 101, offlineAfterMs: 5000, filter: { state: 'online' } });
+    t.same(listed.map((agent) => [agent.sequenceNum, agent.lastSeenMs]), [[42, NOW + 100]], `written after migrating from schema ${version}`);
+  }
 });
 
 t.test('more agents than the memory bound are all still read back', async (t) => {
