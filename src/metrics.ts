@@ -143,11 +143,6 @@ export class Metrics {
     });
   }
 
-  /** One answered request's latency. */
-  observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
-    this.requestSeconds.child(method, route, String(statusCode)).observe(seconds);
-  }
-
   /** A latency recorder for one route, its children kept by status so a request builds no key. */
   routeLatency(method: string, route: string): (statusCode: number, seconds: number) => void {
     const children = new Map<number, HistogramChild>();
@@ -163,14 +158,29 @@ export class Metrics {
 
   /** Request latency for every Fastify route, and download counts. */
   registerHooks(app: FastifyInstance): void {
-    app.addHook('onResponse', async (request, reply) => {
+    // One recorder per route and method, so that a request builds no label key; a callback
+    // hook rather than an async one, so that a poll makes no promise here.
+    const recorders = new Map<string, Map<string, (statusCode: number, seconds: number) => void>>();
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      this.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      if (route !== DOWNLOAD_ROUTE) return;
-      this.downloads.inc({ code: String(reply.statusCode) });
-      if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206)) {
-        this.downloadBytes.inc(Number(reply.getHeader('content-length') ?? 0));
+      let byMethod = recorders.get(route);
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        recorders.set(route, byMethod);
       }
+      let record = byMethod.get(request.method);
+      if (record === undefined) {
+        record = this.routeLatency(request.method, route);
+        byMethod.set(request.method, record);
+      }
+      record(reply.statusCode, reply.elapsedTime / 1000);
+      if (route === DOWNLOAD_ROUTE) {
+        this.downloads.inc({ code: String(reply.statusCode) });
+        if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206)) {
+          this.downloadBytes.inc(Number(reply.getHeader('content-length') ?? 0));
+        }
+      }
+      done();
     });
   }
 

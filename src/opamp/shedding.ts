@@ -8,6 +8,7 @@ import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { ServerError } from '../errors';
+import { GenerationalRateStore } from './rate-store';
 
 export interface RateSetting {
   max: number;
@@ -115,12 +116,12 @@ export async function registerShedding(scope: FastifyInstance, options: Shedding
     // A registration of its own: one registration marks a request as limited once, so the
     // per-agent limiter of the route's registration would otherwise skip it.
     await scope.register(async (addressScope) => {
-      await addressScope.register(rateLimit, { global: false, addHeaders: NO_HEADERS, addHeadersOnExceeding: NO_HEADERS });
+      await addressScope.register(rateLimit, { global: false, store: GenerationalRateStore, addHeaders: NO_HEADERS, addHeadersOnExceeding: NO_HEADERS });
       routeOptions.onRequest = addressScope.rateLimit(limiterSettings(perAddress, limits.trackedKeys, 'from this address', retryAfterSeconds));
     });
   }
   if (limits?.perAgent) {
-    await scope.register(rateLimit, { global: false, addHeaders: NO_HEADERS, addHeadersOnExceeding: NO_HEADERS });
+    await scope.register(rateLimit, { global: false, store: GenerationalRateStore, addHeaders: NO_HEADERS, addHeadersOnExceeding: NO_HEADERS });
     routeOptions.config = {
       rateLimit: {
         ...limiterSettings(limits.perAgent, limits.trackedKeys, 'from this agent', retryAfterSeconds),

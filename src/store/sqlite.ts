@@ -25,7 +25,7 @@ const DEFAULT_CACHED_AGENTS = 200_000;
  * all to the log while polls wait: with 1,000 active agents spread over 100,000, chunks of 250
  * put closed-loop p99 at 1.23-1.50x the 1,000-agent store's, chunks of 50 at 0.90-1.22x.
  */
-const BATCH_CHUNK_ROWS = 50;
+const BATCH_CHUNK_ROWS = 250;
 /** How often the worker copies the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500;
 
