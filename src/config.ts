@@ -46,6 +46,7 @@ export interface ServeConfig {
   store: string;
   /** Milliseconds between writes of batched (routine) agent changes. */
   writeBatchMs: number;
+  routineWriteMs: number;
   maxMessageBytes: number;
   maxResponseBytes: number;
   /** Milliseconds. */
@@ -145,6 +146,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'dataDir', flag: 'data-dir', env: 'OPAMP_DATA_DIR', kind: 'string', default: './data', help: 'Directory of the embedded SQLite store.' },
   { key: 'store', flag: 'store', env: 'OPAMP_STORE', kind: 'store', default: 'sqlite', help: 'sqlite (one instance, file in --data-dir) or a postgres:// URL shared by several instances (?schema=name picks a schema).' },
   { key: 'writeBatchMs', flag: 'write-batch-ms', env: 'OPAMP_WRITE_BATCH_MS', kind: 'milliseconds', default: '1000', help: 'Milliseconds between batched writes of last-seen times, sequence numbers and download progress; a crash loses at most this window of them.' },
+  { key: 'routineWriteMs', flag: 'routine-write-ms', env: 'OPAMP_ROUTINE_WRITE_MS', kind: 'milliseconds', default: '10000', help: 'SQLite store: an agent polling more often has its last-seen time, sequence number and download progress written at most once per this many milliseconds (listings and shutdown write everything first); a crash loses at most this plus --write-batch-ms of them.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'OPAMP_MAX_MESSAGE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest AgentToServer body, before and after gunzip (413 above it).' },
   { key: 'maxResponseBytes', flag: 'max-response-bytes', env: 'OPAMP_MAX_RESPONSE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest ServerToAgent body before compression (500 above it).' },
   { key: 'agentOfflineAfter', flag: 'agent-offline-after', env: 'OPAMP_AGENT_OFFLINE_AFTER', kind: 'duration', default: '90s', help: 'An agent not heard from for this long counts as offline.' },

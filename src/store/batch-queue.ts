@@ -17,6 +17,14 @@ export interface BatchQueueOptions<Entry, Written extends void | Promise<void>> 
    * writer holds up every poll while it runs.
    */
   chunkRows?: number;
+  /**
+   * Timer ticks an entry waits, from the tick `queuedTick` tells, before the timer writes it
+   * (default 0: the next tick). An agent polling every second is then written once per so many ticks,
+   * not once per poll; a write asked for directly (listings, shutdown) still takes everything.
+   */
+  holdTicks?: number;
+  /** The timer tick the entry was queued in (the queue's `tick` then); absent: always due. */
+  queuedTick?(entry: Entry): number;
   /** Told of a failed timer batch (a write asked for directly throws instead). */
   onError(error: unknown): void;
 }
@@ -34,6 +42,9 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
   /** The timer's batch is still going on (in chunks, or waiting on its write). */
   private draining = false;
   private stopped = false;
+  private ticks = 0;
+  /** Entries the last write took. */
+  private taken = 0;
 
   constructor(options: BatchQueueOptions<Entry, Written>) {
     this.options = options;
@@ -41,20 +52,31 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
     this.timer.unref();
   }
 
+  /** The timer's tick now: an entry queued now records it as its `queuedTick`. */
+  get tick(): number {
+    return this.ticks;
+  }
+
   /**
-   * Writes the queued entries, all or at most `limit`, once the batch already being written (if
-   * any) is done. Returns what the writer returns, and nothing when there is nothing to write:
+   * Writes the queued entries, all or at most `limit`, and only those queued by the tick `due`
+   * when it is given, once the batch already being written (if any) is done. Returns what the writer returns, and nothing when there is nothing to write:
    * a synchronous writer's caller (SQLite's store) reads the written rows in the same turn.
    */
-  write(limit = Infinity): Written | undefined {
+  write(limit = Infinity, due = Infinity): Written | undefined {
     // The cast restates what `write` returned: only an asynchronous writer leaves `writing` set.
-    if (this.writing !== undefined) return this.writing.then(() => this.write(limit)) as Written;
+    if (this.writing !== undefined) return this.writing.then(() => this.write(limit, due)) as Written;
+    this.taken = 0;
     if (this.entries.size === 0) return undefined;
     const taken: Array<[string, Entry]> = [];
+    // Entries are in the order they were queued (one updated in place keeps its place), so
+    // those due are the first ones.
+    const queuedTick = this.options.queuedTick;
     for (const pair of this.entries) {
-      if (taken.length >= limit) break;
+      if (taken.length >= limit || (queuedTick !== undefined && queuedTick(pair[1]) > due)) break;
       taken.push(pair);
     }
+    this.taken = taken.length;
+    if (taken.length === 0) return undefined;
     const written = this.options.write(taken.map(([, entry]) => entry));
     if (written === undefined) {
       this.forgetWritten(taken);
@@ -90,14 +112,17 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
 
   /** The timer's batch. A failure (disk full, database gone) is reported, never thrown. */
   private writeOnTimer(): void {
+    this.ticks += 1;
     if (this.draining || this.stopped) return;
     this.draining = true;
+    const due = this.ticks - 1 - (this.options.holdTicks ?? 0);
     const failed = (error: unknown): void => {
       this.draining = false;
       this.options.onError(error);
     };
     const next = (): void => {
-      if (this.options.chunkRows !== undefined && this.entries.size > 0 && !this.stopped) setImmediate(step);
+      const chunk = this.options.chunkRows;
+      if (chunk !== undefined && this.taken >= chunk && this.entries.size > 0 && !this.stopped) setImmediate(step);
       else this.draining = false;
     };
     const step = (): void => {
@@ -107,7 +132,7 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
       }
       let written: Written | undefined;
       try {
-        written = this.write(this.options.chunkRows);
+        written = this.write(this.options.chunkRows, due);
       } catch (error) {
         failed(error);
         return;

@@ -25,7 +25,7 @@ export interface OpenedStores {
 }
 
 export async function openStore(
-  config: Pick<ServeConfig, 'store' | 'dataDir' | 'writeBatchMs'>,
+  config: Pick<ServeConfig, 'store' | 'dataDir' | 'writeBatchMs'> & Partial<Pick<ServeConfig, 'routineWriteMs'>>,
   logger: Logger,
 ): Promise<OpenedStores> {
   const onError = (error: unknown): void => logger.error({ err: error }, 'batched store write failed; will retry');
@@ -34,6 +34,6 @@ export async function openStore(
     logger.info({ store: redactUrl(config.store) }, 'store: PostgreSQL');
     return { kind: 'postgres', agents: store, rollouts: store.rolloutStore() };
   }
-  const store = new SqliteStore({ dataDir: config.dataDir, writeBatchMs: config.writeBatchMs, onError });
+  const store = new SqliteStore({ dataDir: config.dataDir, writeBatchMs: config.writeBatchMs, routineWriteMs: config.routineWriteMs, onError });
   return { kind: 'sqlite', agents: store, rollouts: store.rolloutStore() };
 }

@@ -46,18 +46,31 @@ function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
 export interface SqliteStoreOptions {
   dataDir: string;
   writeBatchMs?: number;
+  /**
+   * An agent's routine fields are written at most once per this many ms (default: every batch).
+   * Listings, flush and close write everything at once all the same.
+   */
+  routineWriteMs?: number;
   /** Agents whose parsed record is kept in memory (default 200,000); beyond it, the oldest go. */
   maxCachedAgents?: number;
   /** Called when a batched write fails; the batch is kept and retried. */
   onError?: (error: unknown) => void;
 }
 
+/** A batched write: `full` when more than the last-seen time and sequence number changed. */
+interface PendingWrite {
+  record: AgentRecord;
+  full: boolean;
+  /** The batch timer's tick when the agent was queued: it waits its turn from there. */
+  queuedTick: number;
+}
+
 export class SqliteStore implements AgentStore {
   private readonly database: Database.Database;
   /** Batched writes; `full` when more than the last-seen time and sequence number changed. */
-  private readonly batch: BatchQueue<{ record: AgentRecord; full: boolean }, void>;
+  private readonly batch: BatchQueue<PendingWrite, void>;
   /** The batch's entries, which a poll reads and updates in place. */
-  private readonly pending: Map<string, { record: AgentRecord; full: boolean }>;
+  private readonly pending: Map<string, PendingWrite>;
   /** The latest record of each agent, as written or about to be: reads come from here first. */
   private readonly cache = new Map<string, AgentRecord>();
   private readonly maxCachedAgents: number;
@@ -99,9 +112,12 @@ export class SqliteStore implements AgentStore {
       }
     });
     this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
+    const intervalMs = options.writeBatchMs ?? 1000;
     this.batch = new BatchQueue({
       write: (rows) => this.writeRows(rows),
-      intervalMs: options.writeBatchMs ?? 1000,
+      intervalMs,
+      holdTicks: Math.max(0, Math.ceil((options.routineWriteMs ?? 0) / intervalMs) - 1),
+      queuedTick: (entry) => entry.queuedTick,
       chunkRows: BATCH_CHUNK_ROWS,
       onError: this.onError,
     });
@@ -236,7 +252,7 @@ export class SqliteStore implements AgentStore {
         waiting.record = kept;
         waiting.full = full;
       } else {
-        this.pending.set(uid, { record: kept, full });
+        this.pending.set(uid, { record: kept, full, queuedTick: this.batch.tick });
       }
       if (previous === undefined) this.remember(kept);
       else if (full) this.cache.set(uid, kept);

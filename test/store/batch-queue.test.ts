@@ -102,3 +102,31 @@ t.test('after stop the timer writes nothing more; a write asked for still goes',
   queue.write();
   t.same(written, [['a1']], 'the last write, as a store makes it on close');
 });
+
+t.test('with a hold, the timer writes an entry only once it has waited its ticks; a direct write takes all', async (t) => {
+  // Each written entry with the tick it was written in.
+  const written: Array<{ name: string; queued: number; writtenAt: number }> = [];
+  const queue = new BatchQueue<{ name: string; tick: number }, void>({
+    write: (entries) => {
+      for (const entry of entries) written.push({ name: entry.name, queued: entry.tick, writtenAt: queue.tick });
+    },
+    intervalMs: 20,
+    holdTicks: 3,
+    queuedTick: (entry) => entry.tick,
+    onError: (error) => t.fail(String(error)),
+  });
+  t.teardown(() => queue.stop());
+  const startTick = queue.tick;
+  queue.entries.set('early', { name: 'early', tick: queue.tick });
+  await waitFor('two ticks', () => queue.tick >= startTick + 2);
+  queue.entries.set('late', { name: 'late', tick: queue.tick });
+  await waitFor('the first write', () => written.length > 0);
+  t.equal(written[0]?.name, 'early', 'the first one queued goes first');
+  for (const entry of written) t.ok(entry.writtenAt >= entry.queued + 4, `${entry.name} waited its three ticks and the next`);
+  await waitFor('the second write', () => written.length > 1);
+  t.same(written.map((entry) => entry.name), ['early', 'late']);
+  t.ok(written[1]!.writtenAt >= written[1]!.queued + 4, 'so did the later one');
+  queue.entries.set('direct', { name: 'direct', tick: queue.tick });
+  queue.write();
+  t.same(written.at(-1), { name: 'direct', queued: queue.tick, writtenAt: queue.tick }, 'a write asked for directly does not wait');
+});

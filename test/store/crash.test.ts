@@ -61,7 +61,7 @@ async function crashAndRestart(t: Test, storeArgs: string[], openDirect: () => P
   const proxy = await startProxy([]);
   t.teardown(() => proxy.close());
   const args = [
-    ...storeArgs, '--write-batch-ms', String(WRITE_BATCH_MS), '--packages-dir', directory, '--allow-unsigned',
+    ...storeArgs, '--write-batch-ms', String(WRITE_BATCH_MS), '--routine-write-ms', String(WRITE_BATCH_MS), '--packages-dir', directory, '--allow-unsigned',
     '--trusted-root-refresh', 'false', '--offer', 'latest', '--public-url', proxy.url,
     // The burst polls far faster than real agents, on a machine other tests keep busy: no shedding.
     '--rate-limit-per-agent', 'off', '--overload-event-loop-delay', 'off',
@@ -155,7 +155,7 @@ async function crashDuringRollout(t: Test, storeArgs: string[], openDirect: () =
   const proxy = await startProxy([]);
   t.teardown(() => proxy.close());
   const args = [
-    ...storeArgs, '--write-batch-ms', String(WRITE_BATCH_MS), '--packages-dir', await releaseDirectory(), '--allow-unsigned',
+    ...storeArgs, '--write-batch-ms', String(WRITE_BATCH_MS), '--routine-write-ms', String(WRITE_BATCH_MS), '--packages-dir', await releaseDirectory(), '--allow-unsigned',
     '--trusted-root-refresh', 'false', '--public-url', proxy.url,
     // The burst polls far faster than real agents, on a machine other tests keep busy: no shedding.
     '--rate-limit-per-agent', 'off', '--overload-event-loop-delay', 'off',
