@@ -48,7 +48,8 @@ t.test('following a release feed', async (t) => {
   t.test('cache delivery: agents download from this server', async (t) => {
     // Other cases download too: only this server's downloads are counted.
     const downloadsBefore = feed.downloadsOf(amd64Tarball).length;
-    const server = await startPackageServer(t, rootPath, noDirectory, releaseFlags);
+    const cacheDirectory = temporaryDirectory('releases-cache-');
+    const server = await startPackageServer(t, rootPath, noDirectory, { ...releaseFlags, 'releases-cache-dir': cacheDirectory });
     const offer = await newestOffer(server);
     t.ok(offer.file?.downloadUrl?.startsWith(`${server.url}/v1/packages/`), 'the URL is this server');
     const bytes = Buffer.from(await (await fetch(offer.file!.downloadUrl!)).arrayBuffer());
@@ -72,6 +73,10 @@ t.test('following a release feed', async (t) => {
     const listed = listing.value.packages.map((entry: { file_name: string; offerable: boolean }) => `${entry.file_name} ${entry.offerable}`);
     t.ok(listed.includes('otelcol-contrib_0.111.0_linux_amd64.tar.gz true'), 'the good file is in the catalog');
     t.notOk(listed.some((line: string) => line.startsWith('otelcol-contrib_0.111.0_linux_arm64.tar.gz')), 'the badly signed one is gone from it');
+    const badlySigned = () => (fs.readdirSync(cacheDirectory, { recursive: true }) as string[])
+      .filter((name) => path.basename(name).startsWith('otelcol-contrib_0.111.0_linux_arm64'));
+    await eventually(async () => (badlySigned().length === 0 ? true : undefined), 10_000, 'the badly signed file deleted from the cache');
+    t.ok((fs.readdirSync(cacheDirectory, { recursive: true }) as string[]).some((name) => path.basename(name) === amd64Tarball), 'the good one is kept in the cache directory');
     t.match(listing.value.feeds, [{ source: 'releases:github:', delivery: 'cache', last_error: null, last_success_at: String, cached_files: 3 }]);
     t.equal(feed.downloadsOf(amd64Tarball).length - downloadsBefore, 1, 'the upstream served the tarball once');
 
