@@ -36,6 +36,8 @@ export interface ServerStats {
 }
 
 export class ServerUnderTest {
+  private paused = false;
+
   private constructor(
     private readonly child: ChildProcess,
     readonly kind: ServerKind,
@@ -67,7 +69,28 @@ export class ServerUnderTest {
     return answer;
   }
 
+  /**
+   * Stops the process (SIGSTOP) while other servers are measured. Work a server defers (a batch
+   * of writes held for later, a checkpoint) would otherwise run during another server's round,
+   * slowing it and going uncounted in its own figures; stopped, the server does that work when
+   * it runs again, inside its own measurement.
+   */
+  pause(): void {
+    if (this.child.exitCode === null && !this.paused) {
+      this.child.kill('SIGSTOP');
+      this.paused = true;
+    }
+  }
+
+  resume(): void {
+    if (this.child.exitCode === null && this.paused) {
+      this.child.kill('SIGCONT');
+      this.paused = false;
+    }
+  }
+
   async stop(): Promise<void> {
+    this.resume();
     if (this.child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.send({ type: 'stop' });

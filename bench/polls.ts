@@ -40,10 +40,19 @@ export async function measureServer(kind: ServerKind, options: ServerProcessOpti
 const dataDirectory = (settings: Settings, name: string): string => fs.mkdtempSync(path.join(settings.scratch, `${name}-`));
 export const range = (count: number, step = 1): number[] => Array.from({ length: count }, (_, index) => index * step);
 
-/** Writes `count` agents straight into a store through its own API, in one batch. */
-async function seedFleet(directory: string, count: number): Promise<number> {
+/**
+ * Writes `count` agents straight into a store through its own API, in one batch. An earlier
+ * build (OPAMP_BENCH_BEFORE) seeds with its own store, so its data directory has the schema it
+ * knows rather than one written by a later migration.
+ */
+async function seedFleet(directory: string, count: number, build?: string): Promise<number> {
   const started = performance.now();
-  const store = new SqliteStore({ dataDir: directory, writeBatchMs: 3_600_000 });
+  // The earlier build's module has the same constructor and putAgent/flush/close contract.
+  const Store: typeof SqliteStore = build
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports -- another build, chosen at run time
+      (require(path.resolve(build, 'dist/src/store/sqlite.js')) as { SqliteStore: typeof SqliteStore }).SqliteStore
+    : SqliteStore;
+  const store = new Store({ dataDir: directory, writeBatchMs: 3_600_000 });
   const now = Date.now();
   for (let agent = 0; agent < count; agent += 1) await store.putAgent(seededRecord(agent, now), false);
   await store.flush();
@@ -95,7 +104,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
   let beforeDirectory: string | undefined;
   if (before) {
     beforeDirectory = dataDirectory(settings, 'before');
-    await seedFleet(beforeDirectory, reference.size);
+    await seedFleet(beforeDirectory, reference.size, before);
   }
   const entries: Array<{ kind: ServerKind; options: ServerProcessOptions; bodiesDirectory: string }> = [
     { kind: 'bare-http', options: {}, bodiesDirectory: reference.bodies.directory },

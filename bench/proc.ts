@@ -14,6 +14,21 @@ export function memoryKilobytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system, all threads) of a process in µs, from /proc/<pid>/stat: readable
+ * while the process is stopped, which its own process.cpuUsage() is not. Counted in clock ticks
+ * of 10 ms (USER_HZ is 100 on Linux), a quarter of a percent of a 4 s round.
+ */
+export function cpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses: fields are counted after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+}
+
 /** Resident megabytes (1 MB = 2^20 bytes, as the kernel counts kB). */
 export function residentMegabytes(pid: number): number {
   return memoryKilobytes(pid, 'VmRSS') / 1024;

@@ -4,7 +4,7 @@
 // once and they take turns, round after round, so each round's ratio compares servers measured
 // seconds apart, and the median over the rounds drops the rounds another tenant disturbed.
 import type { ServerUnderTest } from './children';
-import { residentMegabytes } from './proc';
+import { cpuMicros, residentMegabytes } from './proc';
 import type { Settings } from './settings';
 import { runWrk, type WrkResult } from './wrk';
 
@@ -21,35 +21,59 @@ export interface Contender {
   sent?: number;
 }
 
-/** One load run between two readings of the server's own CPU time (user + system, all threads). */
+/** Longer than @fastify/under-pressure's sample interval of the event-loop delay (1 s). */
+const RESUME_SETTLE_MS = 1_500;
+
+/**
+ * One load run, with only this server running: the others are stopped (SIGSTOP) meanwhile, so
+ * what one defers (held writes, checkpoints, timers) runs on its own turn and counts in its own
+ * figures rather than slowing another's. Its CPU time (user + system, all threads) is read from
+ * the kernel while it is still stopped, so the work it catches up on when resumed is counted.
+ */
 async function measureOnce(contender: Contender, seconds: number, settings: Settings): Promise<Measured> {
   const { server, bodiesDirectory } = contender;
   const run = {
     url: `${server.url}/v1/opamp`, connections: settings.connections, threads: settings.wrkThreads, bodiesDirectory, seconds,
     startAt: contender.sent ?? 0,
   };
-  const before = await server.stats();
-  const load = await runWrk(run, settings.scratch);
+  const before = cpuMicros(server.pid);
+  server.resume();
+  // A process stopped for half a minute sees its event loop as delayed that long when it runs
+  // again, and sheds polls as overloaded (as it should after a real stall) until the next
+  // sample of the delay, a second later; the load starts once that has passed.
+  await new Promise((resolve) => setTimeout(resolve, RESUME_SETTLE_MS));
+  let load: WrkResult;
+  let after: number;
+  try {
+    load = await runWrk(run, settings.scratch);
+    after = cpuMicros(server.pid);
+  } finally {
+    server.pause();
+  }
   // Requests still in flight when wrk stopped are not counted: the next run sends them again,
   // which the server takes as retries, rather than skipping a sequence number.
   contender.sent = (contender.sent ?? 0) + load.requests;
-  const after = await server.stats();
   if (load.socketErrors > 0 || load.statusErrors > 0) {
     throw new Error(`${server.kind}: ${load.socketErrors} socket errors and ${load.statusErrors} non-2xx answers`);
   }
-  return { load, cpuMicrosPerPoll: (after.cpuMicros - before.cpuMicros) / load.requests, residentMegabytes: residentMegabytes(server.pid) };
+  return { load, cpuMicrosPerPoll: (after - before) / load.requests, residentMegabytes: residentMegabytes(server.pid) };
 }
 
 /** Warms every contender up, then measures them in turn for `settings.rounds` rounds: [contender][round]. */
 export async function measureInRounds(contenders: Contender[], settings: Settings): Promise<Measured[][]> {
-  for (const contender of contenders) await measureOnce(contender, settings.warmupSeconds, settings);
-  const results: Measured[][] = contenders.map(() => []);
-  for (let round = 0; round < settings.rounds; round += 1) {
-    for (const [index, contender] of contenders.entries()) {
-      results[index]!.push(await measureOnce(contender, settings.roundSeconds, settings));
+  for (const contender of contenders) contender.server.pause();
+  try {
+    for (const contender of contenders) await measureOnce(contender, settings.warmupSeconds, settings);
+    const results: Measured[][] = contenders.map(() => []);
+    for (let round = 0; round < settings.rounds; round += 1) {
+      for (const [index, contender] of contenders.entries()) {
+        results[index]!.push(await measureOnce(contender, settings.roundSeconds, settings));
+      }
     }
+    return results;
+  } finally {
+    for (const contender of contenders) contender.server.resume();
   }
-  return results;
 }
 
 export function median(values: number[]): number {
