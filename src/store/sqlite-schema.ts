@@ -1,6 +1,8 @@
-// The embedded store's schema and SQL text: migrations in order (the file's user_version counts
+// The embedded store's file and schema: opening it, migrations in order (the file's user_version counts
 // them), rows as records, and the WHERE clauses of agent listings.
+import Database from 'better-sqlite3';
 import { DEFAULT_DISTRIBUTION } from '../agents/platform';
+import { ServerError } from '../errors';
 import type { AgentRecord, AgentState } from '../agents/records';
 import { ROLLOUT_TABLES } from './sqlite-rollout-schema';
 import { containsPattern, type AgentFilter } from './types';
@@ -58,6 +60,39 @@ export const MIGRATIONS: string[] = [
             activity.sequence_num AS sequence_num, records.record AS record
        FROM agent_records AS records JOIN agent_activity AS activity ON activity.instance_uid = records.instance_uid;`,
 ];
+
+/** Opens (or creates) the store's file in WAL mode and brings its schema up to this build's. */
+export function openSqliteFile(file: string): Database.Database {
+  let database: Database.Database | undefined;
+  try {
+    database = new Database(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('busy_timeout = 5000');
+    // Checkpoints run in a worker (sqlite-checkpointer.ts), never inside a poll's write.
+    database.pragma('wal_autocheckpoint = 0');
+    migrate(database);
+    return database;
+  } catch (error) {
+    database?.close();
+    throw new ServerError('STORE_FAILURE', `cannot open the SQLite store at ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function migrate(database: Database.Database): void {
+  const current = database.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`the store was written by a newer version (schema ${current}, this build knows ${SCHEMA_VERSION})`);
+  }
+  for (let version = current; version < SCHEMA_VERSION; version += 1) {
+    database.transaction(() => {
+      database.exec(MIGRATIONS[version]!);
+      database.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
 
 export interface AgentRow {
   record: string;

@@ -5,12 +5,11 @@
 // agent it has seen is also kept parsed in memory (up to a bound) and a poll reads no row.
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { ServerError } from '../errors';
+import type Database from 'better-sqlite3';
 import { BatchQueue } from './batch-queue';
 import { InternedStrings } from './interned';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
-import { MIGRATIONS, SCHEMA_VERSION, filterSql, rowToRecord, type AgentRow } from './sqlite-schema';
+import { filterSql, openSqliteFile, rowToRecord, type AgentRow } from './sqlite-schema';
 import { prepareAgentStatements, type AgentStatements } from './sqlite-statements';
 import type { AgentRecord, PackageStatusChange } from '../agents/records';
 import { HISTORY_PER_AGENT, type AgentCount, type AgentQuery, type AgentStore, type StoredAgentKey } from './types';
@@ -20,10 +19,10 @@ import type { RolloutStore } from './rollouts';
 /** Parsed records kept in memory: about 1 KB of resident memory each in the bench fleet (110 MB for 100k). */
 const DEFAULT_CACHED_AGENTS = 200_000;
 /**
- * Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. In
- * a large table each routine row dirties a page of its own, and the chunk's commit writes them
- * all to the log while polls wait: with 1,000 active agents spread over 100,000, chunks of 250
- * put closed-loop p99 at 1.23-1.50x the 1,000-agent store's, chunks of 50 at 0.90-1.22x.
+ * Rows per transaction of a batch: small enough that one chunk never stalls a poll for long. A
+ * routine row is a narrow row of agent_activity (migration 6); when it rewrote the whole JSON
+ * record, chunks of 250 held polls behind their commit (closed-loop p99 at 100k agents 1.23-1.50x
+ * the 1k store's) and 50 was the size; a narrow row costs a quarter to half as much CPU.
  */
 const BATCH_CHUNK_ROWS = 250;
 /** How often the worker copies the write-ahead log into the database file. */
@@ -88,19 +87,7 @@ export class SqliteStore implements AgentStore {
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
     const file = path.join(options.dataDir, 'opamp-package-server.sqlite');
-    try {
-      this.database = new Database(file);
-      this.database.pragma('journal_mode = WAL');
-      this.database.pragma('synchronous = NORMAL');
-      this.database.pragma('busy_timeout = 5000');
-      // Checkpoints run in a worker (sqlite-checkpointer.ts), never inside a poll's write.
-      this.database.pragma('wal_autocheckpoint = 0');
-      this.migrate();
-    } catch (error) {
-      throw new ServerError('STORE_FAILURE', `cannot open the SQLite store at ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+    this.database = openSqliteFile(file);
     this.statements = prepareAgentStatements(this.database);
     this.onError = options.onError ?? (() => undefined);
     const { touch } = this.statements;
@@ -124,19 +111,6 @@ export class SqliteStore implements AgentStore {
     this.pending = this.batch.entries;
     this.checkpointer = startCheckpointer(file, CHECKPOINT_INTERVAL_MS, this.onError);
     this.loadRecentAgents();
-  }
-
-  private migrate(): void {
-    const current = this.database.pragma('user_version', { simple: true }) as number;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(`the store was written by a newer version (schema ${current}, this build knows ${SCHEMA_VERSION})`);
-    }
-    for (let version = current; version < SCHEMA_VERSION; version += 1) {
-      this.database.transaction(() => {
-        this.database.exec(MIGRATIONS[version]!);
-        this.database.pragma(`user_version = ${version + 1}`);
-      })();
-    }
   }
 
   /** Durable writes queued in one turn of the event loop go in one transaction. */
