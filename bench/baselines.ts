@@ -1,11 +1,12 @@
 // The two baselines of the poll path and the one of downloads: the least a server could do with
 // the same bytes (decode with the same static protobuf code, encode an answer of the same size,
-// gzip when asked), on bare node:http and on a bare Fastify route, logger off.
+// gzip when asked, as ours does), on bare node:http and on a bare Fastify route, logger off.
 import fs from 'node:fs';
 import http from 'node:http';
 import zlib from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KEEP_ALIVE_TIMEOUT_MS } from '../src/app';
+import { gzipAnswer } from '../src/opamp/body';
 import { decodeAgentToServer, encodeServerToAgent, SERVER_CAPABILITIES, ServerToAgentFlag } from '../src/opamp/codec';
 
 const PROTOBUF = 'application/x-protobuf';
@@ -31,7 +32,7 @@ export function answerPoll(body: Buffer, contentEncoding: string | undefined, ac
     });
     const plain = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
     if (acceptEncoding?.includes('gzip')) {
-      return { status: 200, headers: { 'content-type': PROTOBUF, 'content-encoding': 'gzip', vary: 'Accept-Encoding' }, body: zlib.gzipSync(plain) };
+      return { status: 200, headers: { 'content-type': PROTOBUF, 'content-encoding': 'gzip', vary: 'Accept-Encoding' }, body: gzipAnswer(plain) };
     }
     return { status: 200, headers: { 'content-type': PROTOBUF }, body: plain };
   } catch {

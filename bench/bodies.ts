@@ -133,15 +133,22 @@ export function heartbeatMessage(agent: number, sequence: number): AgentToServer
 }
 
 /**
+ * How a poll is coded on the wire (the third column of `bodies.idx`): 0 plain both ways; 1 a
+ * gzipped body that also asks for a gzipped answer; 2 a plain body with `Accept-Encoding: gzip`,
+ * as Go's http.Client (so opamp-go and the supervisor) sends every request.
+ */
+export type Coding = 0 | 1 | 2;
+
+/**
  * Writes `bodies.bin` (the bodies back to back) and `bodies.idx` (one line per body:
- * offset, length, 1 when gzip, agent number), round by round so each agent's sequence rises.
+ * offset, length, coding, agent number), round by round so each agent's sequence rises.
  */
 function writeMessages(
   directory: string,
   agents: number[],
   sequences: { first: number; last: number },
   message: (agent: number, sequence: number) => AgentToServerInit,
-  gzipped: (agent: number) => boolean,
+  codingOf: (agent: number) => Coding,
 ): BodySet {
   fs.mkdirSync(directory, { recursive: true });
   const chunks: Buffer[] = [];
@@ -151,13 +158,13 @@ function writeMessages(
   for (let sequence = sequences.first; sequence <= sequences.last; sequence += 1) {
     for (const agent of agents) {
       let body = Buffer.from(encodeAgentToServer(message(agent, sequence)));
-      const gzip = gzipped(agent);
-      if (gzip) {
+      const coding = codingOf(agent);
+      if (coding === 1) {
         body = zlib.gzipSync(body);
         compressed += 1;
       }
       chunks.push(body);
-      lines.push(`${offset} ${body.byteLength} ${gzip ? 1 : 0} ${agent}`);
+      lines.push(`${offset} ${body.byteLength} ${coding} ${agent}`);
       offset += body.byteLength;
     }
   }
@@ -168,17 +175,20 @@ function writeMessages(
 
 /** Full polls (descriptions, statuses) of a mixed fleet; one agent in ten compresses. */
 export function writeBodies(directory: string, agents: number[], sequences: { first: number; last: number }, offeredHash: Buffer): BodySet {
-  return writeMessages(directory, agents, sequences, (agent, sequence) => agentMessage(agent, sequence, offeredHash), usesGzip);
+  return writeMessages(directory, agents, sequences, (agent, sequence) => agentMessage(agent, sequence, offeredHash), (agent) => (usesGzip(agent) ? 1 : 0));
 }
 
-/** Heartbeats only, uncompressed: a settled fleet between changes. */
+/** Heartbeats only, plain bodies that accept a gzipped answer as opamp-go's do: a settled fleet between changes. */
 export function writeHeartbeats(directory: string, agents: number[], sequences: { first: number; last: number }): BodySet {
-  return writeMessages(directory, agents, sequences, heartbeatMessage, () => false);
+  return writeMessages(directory, agents, sequences, heartbeatMessage, () => 2);
 }
 
 export interface LoadedBody {
   body: Buffer;
+  /** The body is gzipped. */
   gzip: boolean;
+  /** The poll sends Accept-Encoding: gzip. */
+  acceptsGzip: boolean;
   agent: number;
 }
 
@@ -186,7 +196,7 @@ export function readBodies(directory: string): LoadedBody[] {
   const blob = fs.readFileSync(path.join(directory, 'bodies.bin'));
   const text = fs.readFileSync(path.join(directory, 'bodies.idx'), 'utf8');
   return text.trim().split('\n').map((line) => {
-    const [offset, length, gzip, agent] = line.split(' ').map(Number) as [number, number, number, number];
-    return { body: blob.subarray(offset, offset + length), gzip: gzip === 1, agent };
+    const [offset, length, coding, agent] = line.split(' ').map(Number) as [number, number, number, number];
+    return { body: blob.subarray(offset, offset + length), gzip: coding === 1, acceptsGzip: coding !== 0, agent };
   });
 }

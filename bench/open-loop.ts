@@ -95,10 +95,8 @@ async function run(options: OpenLoopOptions): Promise<OpenLoopResult> {
       const headers: http.OutgoingHttpHeaders = {
         'content-type': 'application/x-protobuf', 'content-length': item.body.byteLength, authorization: BENCH_AUTHORIZATION,
       };
-      if (item.gzip) {
-        headers['content-encoding'] = 'gzip';
-        headers['accept-encoding'] = 'gzip';
-      }
+      if (item.gzip) headers['content-encoding'] = 'gzip';
+      if (item.acceptsGzip) headers['accept-encoding'] = 'gzip';
       const request = http.request(
         { agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers },
         (response) => {

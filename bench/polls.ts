@@ -170,7 +170,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
       title: `Polls of a fleet (server defaults, agent key on; every stored agent polls in rotation; ${settings.connections} connections, wrk closed loop)`,
       rows,
       notes: [
-        `heartbeat bodies as opamp-go sends them once nothing changed (uid, sequence, capabilities; ${fixed(reference.bodies.count)} bodies for ${fixed(reference.size)} agents), each with Authorization: Bearer <key>; the bare routes decode and encode the same bytes and ignore the key.`,
+        `heartbeat bodies as opamp-go sends them once nothing changed (uid, sequence, capabilities; ${fixed(reference.bodies.count)} bodies for ${fixed(reference.size)} agents), each with Authorization: Bearer <key> and, as Go's http.Client adds it, Accept-Encoding: gzip (every server gzips its answer); the bare routes decode and encode the same bytes and ignore the key.`,
         `seeding through SqliteStore.putAgent + flush took ${fleets.map((fleet) => `${fixed(fleet.seedSeconds, 1)} s for ${fixed(fleet.size)}`).join(', ')}.`,
         `${entries.length} servers running at once, measured in turn for ${settings.rounds} rounds of ${settings.roundSeconds} s; figures are medians over the rounds and ratios the median of the per-round ratios (polls/s at ${fixed(reference.size)} vs bare Fastify ranged ${ratioSpread(oursRounds[referenceIndex]!, bareFastifyRounds, rate)}).`,
         before ? `the node:http route before it: the build in ${before} (OPAMP_BENCH_BEFORE), same defaults, key and load.` : 'set OPAMP_BENCH_BEFORE to the directory of an earlier build (with dist/) to add it as a contender.',

@@ -27,13 +27,11 @@ function init(args)
   file:close()
   prepared = {}
   for line in io.lines(directory .. "/bodies.idx") do
-    local offset, length, gzip, agent = line:match("^(%d+) (%d+) (%d) (%d+)$")
+    local offset, length, coding, agent = line:match("^(%d+) (%d+) (%d) (%d+)$")
     if tonumber(agent) % threads == thread_id then
       local headers = { ["Content-Type"] = "application/x-protobuf", ["Authorization"] = authorization }
-      if gzip == "1" then
-        headers["Content-Encoding"] = "gzip"
-        headers["Accept-Encoding"] = "gzip"
-      end
+      if coding == "1" then headers["Content-Encoding"] = "gzip" end
+      if coding ~= "0" then headers["Accept-Encoding"] = "gzip" end
       local body = blob:sub(tonumber(offset) + 1, tonumber(offset) + tonumber(length))
       prepared[#prepared + 1] = wrk.format("POST", "/v1/opamp", headers, body)
     end

@@ -3,11 +3,10 @@
 // body is read, the protobuf body parser with its size limits and bounded gunzip, load shedding
 // (shedding.ts), and answers that are always a ServerToAgent, errors included. What an answer
 // says is decided in poll.ts and the protocol rules; this file only moves bytes.
-import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { ServerError, errorAnswer, retryAfterWithJitter } from '../errors';
-import { acceptsGzip, gunzip, isGzipped, isProtobuf, PROTOBUF } from './body';
+import { acceptsGzip, gunzip, gzipAnswer, isGzipped, isProtobuf, PROTOBUF } from './body';
 import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServer, type ServerToAgentInit } from './codec';
 import type { PollObserver, PollService } from './poll';
 import { validInstanceUid } from './protocol';
@@ -107,7 +106,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     // Vary on every answer: caches must know the encoding depends on Accept-Encoding.
     reply.header('content-type', PROTOBUF).header('vary', 'Accept-Encoding');
     if (acceptsGzip(request.headers['accept-encoding'])) {
-      payload = zlib.gzipSync(payload);
+      payload = gzipAnswer(payload);
       reply.header('content-encoding', 'gzip');
     }
     return reply.send(payload);
