@@ -11,8 +11,24 @@ export function isProtobuf(contentType: string | undefined): boolean {
   return contentType.split(';', 1)[0]!.trim().toLowerCase() === PROTOBUF;
 }
 
+/** Accept-Encoding values already read: a fleet sends a handful of distinct ones. */
+const acceptEncodingSeen = new Map<string, boolean>();
+const ACCEPT_ENCODING_SEEN_MAX = 64;
+
 export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
+  // Go's http.Client sends exactly this on every poll; reading the list each time cost ~1 µs.
+  if (header === 'gzip') return true;
+  let accepted = acceptEncodingSeen.get(header);
+  if (accepted === undefined) {
+    accepted = readAcceptEncoding(header);
+    // Bounded: a client sending a new value on every request only ever misses the table.
+    if (acceptEncodingSeen.size < ACCEPT_ENCODING_SEEN_MAX) acceptEncodingSeen.set(header, accepted);
+  }
+  return accepted;
+}
+
+function readAcceptEncoding(header: string): boolean {
   return header.split(',').some((part) => {
     const [coding, ...parameters] = part.trim().toLowerCase().split(';');
     if (coding !== 'gzip' && coding !== '*') return false;
