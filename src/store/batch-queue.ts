@@ -59,8 +59,9 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
 
   /**
    * Writes the queued entries, all or at most `limit`, and only those queued by the tick `due`
-   * when it is given, once the batch already being written (if any) is done. Returns what the writer returns, and nothing when there is nothing to write:
-   * a synchronous writer's caller (SQLite's store) reads the written rows in the same turn.
+   * when it is given, once the batch already being written (if any) is done. Returns what the
+   * writer returns, and nothing when there is nothing to write: a synchronous writer's caller
+   * (SQLite's store) reads the written rows in the same turn.
    */
   write(limit = Infinity, due = Infinity): Written | undefined {
     // The cast restates what `write` returned: only an asynchronous writer leaves `writing` set.
