@@ -64,7 +64,7 @@ export async function offers(settings: Settings): Promise<Section> {
   const expectedShare = accepting / withOffer.result.answers;
   const perAgentOffers = withOffer.result.withPackages / Math.max(1, withOffer.result.agentsOffered);
   return {
-    title: `Offers (${agents.length} agents, ${accepting} accept packages, ${fixed(settings.offersRate)} polls/s open loop for ${settings.offersSeconds} s)`,
+    title: `Offers (${agents.length} agents, ${accepting} accept packages, ${fixed(settings.offersRate)} polls/s open loop for ${settings.offersSeconds} s; rate limits and overload checks off)`,
     rows: [
       { figure: 'Share of answers carrying packages_available', ours: `${fixed(share * 100, 2)}%`, baseline: `${fixed(expectedShare * 100, 2)}% (1st poll of each acceptor)`, ratio: ratioOf(share, expectedShare), target: '= first poll only', result: verdict(withOffer.result.withPackages <= accepting && withOffer.result.agentsOffered === accepting) },
       { figure: 'packages_available per offered agent', ours: fixed(perAgentOffers, 2), baseline: '1.00', ratio: ratioOf(perAgentOffers, 1), target: '1.00', result: verdict(perAgentOffers === 1) },

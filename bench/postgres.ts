@@ -59,14 +59,17 @@ export async function postgresRows(settings: Settings, url: string): Promise<Sec
   }
   const [small, large] = fleet as [Measured, Measured];
   return {
-    title: `PostgreSQL store (${settings.agents} agents, ${settings.connections} connections, wrk closed loop)`,
+    title: `PostgreSQL store (${fixed(settings.agents)} active agents; rate limits and overload checks off; ${settings.connections} connections, wrk closed loop)`,
     rows: [
       { figure: 'Polls/s vs bare node:http', ours: `${fixed(empty.load.requestsPerSecond)}/s`, baseline: `${fixed(bare.load.requestsPerSecond)}/s`, ratio: ratioOf(empty.load.requestsPerSecond, bare.load.requestsPerSecond), target: '', result: '' },
       { figure: 'Server CPU per poll vs bare node:http', ours: `${fixed(empty.cpuMicrosPerPoll)} µs`, baseline: `${fixed(bare.cpuMicrosPerPoll)} µs`, ratio: ratioOf(empty.cpuMicrosPerPoll, bare.cpuMicrosPerPoll), target: '', result: '' },
       { figure: 'p99 latency vs bare node:http', ours: `${fixed(empty.load.p99Ms, 2)} ms`, baseline: `${fixed(bare.load.p99Ms, 2)} ms`, ratio: ratioOf(empty.load.p99Ms, bare.load.p99Ms), target: '', result: '' },
-      { figure: `Polls/s, ${fixed(sizes[1]!)} vs ${fixed(sizes[0]!)} agents stored`, ours: `${fixed(large.load.requestsPerSecond)}/s`, baseline: `${fixed(small.load.requestsPerSecond)}/s`, ratio: ratioOf(large.load.requestsPerSecond, small.load.requestsPerSecond), target: '≥ 0.80x', result: verdict(large.load.requestsPerSecond / small.load.requestsPerSecond >= 0.8) },
-      { figure: `p99 latency, ${fixed(sizes[1]!)} vs ${fixed(sizes[0]!)} agents stored`, ours: `${fixed(large.load.p99Ms, 2)} ms`, baseline: `${fixed(small.load.p99Ms, 2)} ms`, ratio: ratioOf(large.load.p99Ms, small.load.p99Ms), target: '≤ 1.20x', result: verdict(large.load.p99Ms / small.load.p99Ms <= 1.2) },
+      { figure: `Polls/s, ${fixed(settings.agents)} of ${fixed(sizes[1]!)} vs of ${fixed(sizes[0]!)} agents stored polling`, ours: `${fixed(large.load.requestsPerSecond)}/s`, baseline: `${fixed(small.load.requestsPerSecond)}/s`, ratio: ratioOf(large.load.requestsPerSecond, small.load.requestsPerSecond), target: '≥ 0.80x', result: verdict(large.load.requestsPerSecond / small.load.requestsPerSecond >= 0.8) },
+      { figure: `p99 latency, ${fixed(settings.agents)} of ${fixed(sizes[1]!)} vs of ${fixed(sizes[0]!)} agents stored polling`, ours: `${fixed(large.load.p99Ms, 2)} ms`, baseline: `${fixed(small.load.p99Ms, 2)} ms`, ratio: ratioOf(large.load.p99Ms, small.load.p99Ms), target: '≤ 1.20x', result: verdict(large.load.p99Ms / small.load.p99Ms <= 1.2) },
     ],
-    notes: ['PostgreSQL runs on the same machine and shares its cores with the server and wrk; each run uses a fresh schema.'],
+    notes: [
+      'PostgreSQL runs on the same machine and shares its cores with the server and wrk; each run uses a fresh schema.',
+      `shedding is off (1,000 agents cannot make a closed loop's rate within the per-agent limit), and the hot set is ${fixed(settings.agents)} agents however many are stored: these rows measure the store, not a fleet's load; the fleet rows above do that on SQLite.`,
+    ],
   };
 }
