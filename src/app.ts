@@ -204,6 +204,7 @@ function opampOptions(config: ServeConfig, services: Services, logger: Logger, o
     poll,
     maxMessageBytes: config.maxMessageBytes,
     maxResponseBytes: config.maxResponseBytes,
+    coalesceAnswers: config.coalesceAnswers,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
     // With --agent-auth none there is no check at all: the poll path stays as it was.

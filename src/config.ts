@@ -49,6 +49,8 @@ export interface ServeConfig {
   routineWriteMs: number;
   maxMessageBytes: number;
   maxResponseBytes: number;
+  /** Write the poll answers ready in one turn of the event loop together. */
+  coalesceAnswers: boolean;
   /** Milliseconds. */
   agentOfflineAfter: number;
   logLevel: string;
@@ -149,6 +151,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'routineWriteMs', flag: 'routine-write-ms', env: 'OPAMP_ROUTINE_WRITE_MS', kind: 'milliseconds', default: '10000', help: 'SQLite store: an agent polling more often has its last-seen time, sequence number and download progress written at most once per this many milliseconds (listings and shutdown write everything first); a crash loses at most this plus --write-batch-ms of them.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'OPAMP_MAX_MESSAGE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest AgentToServer body, before and after gunzip (413 above it).' },
   { key: 'maxResponseBytes', flag: 'max-response-bytes', env: 'OPAMP_MAX_RESPONSE_BYTES', kind: 'bytes', default: '4MiB', help: 'Largest ServerToAgent body before compression (500 above it).' },
+  { key: 'coalesceAnswers', flag: 'coalesce-answers', env: 'OPAMP_COALESCE_ANSWERS', kind: 'boolean', default: 'true', help: 'Write the poll answers that are ready in one turn of the event loop back to back at its end, so one wake-up of the peer serves them all (false: each as soon as it is ready).' },
   { key: 'agentOfflineAfter', flag: 'agent-offline-after', env: 'OPAMP_AGENT_OFFLINE_AFTER', kind: 'duration', default: '90s', help: 'An agent not heard from for this long counts as offline.' },
   { key: 'logLevel', flag: 'log-level', env: 'OPAMP_LOG_LEVEL', kind: 'level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}.` },
   { key: 'packagesDir', flag: 'packages-dir', env: 'OPAMP_PACKAGES_DIR', kind: 'string', default: undefined, help: 'Directory of release tarballs and their signature sidecars to offer.' },

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { ServerError, errorAnswer, retryAfterWithJitter } from '../errors';
+import { AnswerBatch } from './answer-batch';
 import { acceptsGzip, gunzip, gzipAnswer, isGzipped, isProtobuf, PROTOBUF } from './body';
 import { decodeAgentToServer, encodeServerToAgent, uidToString, type AgentToServer, type ServerToAgentInit } from './codec';
 import type { PollObserver, PollService } from './poll';
@@ -41,6 +42,11 @@ export interface OpampRouteOptions {
   observer?: PollObserver;
   /** Prefix of the route; Fastify's own `prefix` option works too. */
   prefix?: string;
+  /**
+   * Write the answers that become ready in one turn of the event loop together, at its end
+   * (answer-batch.ts); default true. Error answers are always written at once.
+   */
+  coalesceAnswers?: boolean;
 }
 
 const firstValue = (header: string | string[] | undefined): string | undefined =>
@@ -98,8 +104,12 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     done();
   });
 
-  /** Gzips when the agent takes it, sends. */
-  function send(request: FastifyRequest, reply: FastifyReply, status: number, body: Uint8Array): FastifyReply {
+  const batch = options.coalesceAnswers === false
+    ? undefined
+    : new AnswerBatch((error) => scope.log.error({ err: error }, 'an OpAMP answer could not be written'));
+
+  /** Gzips when the agent takes it; sends now, or with the batch when `batched` and batching is on. */
+  function send(request: FastifyRequest, reply: FastifyReply, status: number, body: Uint8Array, batched = false): FastifyReply | undefined {
     // protobufjs encodes into a Buffer under Node; wrapping it again would cost an object per poll.
     let payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     reply.code(status);
@@ -109,7 +119,9 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
       payload = gzipAnswer(payload);
       reply.header('content-encoding', 'gzip');
     }
-    return reply.send(payload);
+    if (!batched || batch === undefined) return reply.send(payload);
+    batch.send(reply, payload);
+    return undefined;
   }
 
   // Every failure of this scope, Fastify's own included, is answered as a ServerToAgent: the
@@ -179,7 +191,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     },
   });
 
-  const answered = (request: FastifyRequest, reply: FastifyReply) => (message: ServerToAgentInit): FastifyReply => {
+  const answered = (request: FastifyRequest, reply: FastifyReply) => (message: ServerToAgentInit): FastifyReply | undefined => {
     const body = encodeServerToAgent(message);
     if (body.byteLength > maxResponseBytes) {
       request.log.error(
@@ -189,7 +201,7 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
       throw new ServerError('RESPONSE_TOO_LARGE', 'the answer is larger than the server is allowed to send');
     }
     observer?.polled('ok');
-    return send(request, reply, 200, body);
+    return send(request, reply, 200, body, true);
   };
 
   scope.route({
@@ -199,9 +211,12 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     ...shedding.routeOptions,
     handler(request, reply) {
       const pending = options.poll(messageOf(request)!, () => baseUrlOf(request, options, trusted), clientCertificateSubject(request.raw.socket));
-      // Most polls are answered at once; one that needs the store waits for it.
-      if (pending instanceof Promise) return pending.then(answered(request, reply));
-      return answered(request, reply)(pending);
+      // Most polls are answered at once; one that needs the store waits for it. A handler that
+      // returns nothing has sent, or will send, its answer itself; a promise must settle with the
+      // reply (a thenable Fastify waits on) or Fastify would answer an empty body in its place.
+      if (pending instanceof Promise) return pending.then((message) => answered(request, reply)(message) ?? reply);
+      answered(request, reply)(pending);
+      return undefined;
     },
   });
 }
