@@ -6,6 +6,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KEEP_ALIVE_TIMEOUT_MS } from '../src/app';
+import { AnswerBatch } from '../src/opamp/answer-batch';
 import { gzipAnswer } from '../src/opamp/body';
 import { decodeAgentToServer, encodeServerToAgent, SERVER_CAPABILITIES, ServerToAgentFlag } from '../src/opamp/codec';
 
@@ -54,13 +55,20 @@ export function bareHttpServer(): http.Server {
   return server;
 }
 
-export function bareFastify(): FastifyInstance {
+/**
+ * The bare Fastify route; `coalesce` writes its answers as ours does by default (answer-batch.ts),
+ * all those of one event-loop turn at its end, so that ours can be weighed like for like.
+ */
+export function bareFastify(coalesce = false): FastifyInstance {
   const app = Fastify({ logger: false, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
   app.addContentTypeParser(PROTOBUF, { parseAs: 'buffer', bodyLimit: MAX_BYTES }, (_request, body, done) => done(null, body));
-  app.post('/v1/opamp', async (request, reply) => {
+  const batch = coalesce ? new AnswerBatch(() => undefined) : undefined;
+  app.post('/v1/opamp', (request, reply) => {
     const header = request.headers['content-encoding'];
     const answer = answerPoll(request.body as Buffer, header, request.headers['accept-encoding']);
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    reply.code(answer.status).headers(answer.headers);
+    if (batch) batch.send(reply, answer.body);
+    else reply.send(answer.body);
   });
   return app;
 }

@@ -109,6 +109,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
   const entries: Array<{ kind: ServerKind; options: ServerProcessOptions; bodiesDirectory: string }> = [
     { kind: 'bare-http', options: {}, bodiesDirectory: reference.bodies.directory },
     { kind: 'bare-fastify', options: {}, bodiesDirectory: reference.bodies.directory },
+    { kind: 'bare-fastify-coalesced', options: {}, bodiesDirectory: reference.bodies.directory },
     ...fleets.map((fleet) => ({
       kind: 'ours' as const,
       // 1,000 agents cannot make a closed loop's rate within the default 60 polls a minute each:
@@ -117,12 +118,18 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
       bodiesDirectory: fleet.bodies.directory,
     })),
   ];
+  // Ours with the coalescing of answers switched off, on a copy of the reference fleet: what
+  // that feature is worth, and what ours costs without it.
+  const uncoalescedDirectory = dataDirectory(settings, 'uncoalesced');
+  fs.cpSync(reference.directory, uncoalescedDirectory, { recursive: true });
+  entries.push({ kind: 'ours', options: { agentKey: true, flags: { 'data-dir': uncoalescedDirectory, 'coalesce-answers': 'false' } }, bodiesDirectory: reference.bodies.directory });
   if (before && beforeDirectory) {
     entries.push({ kind: 'ours', options: { agentKey: true, build: before, flags: { 'data-dir': beforeDirectory } }, bodiesDirectory: reference.bodies.directory });
   }
   const rounds = await compare(entries, settings);
-  const [bareHttpRounds, bareFastifyRounds] = [rounds[0]!, rounds[1]!];
-  const oursRounds = fleets.map((_fleet, index) => rounds[2 + index]!);
+  const [bareHttpRounds, bareFastifyRounds, coalescedRounds] = [rounds[0]!, rounds[1]!, rounds[2]!];
+  const oursRounds = fleets.map((_fleet, index) => rounds[3 + index]!);
+  const uncoalescedRounds = rounds[3 + fleets.length]!;
   const rate = (value: Measured): number => value.load.requestsPerSecond;
   const cpu = (value: Measured): number => value.cpuMicrosPerPoll;
   const polls = (value: Measured): string => `${fixed(rate(value))}/s`;
@@ -148,12 +155,29 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
       rows.push({ figure: `Resident memory (VmRSS) after load, ${name}`, ours: `${fixed(ours.residentMegabytes)} MB`, baseline: '', ratio: '', target: `< ${target.memory} MB`, result: verdict(ours.residentMegabytes < target.memory) });
     }
     if (fleet === reference) {
+      // Like for like: the bare route writing its answers the way ours does by default, and ours
+      // writing each answer at once as the bare route does. The targets hold for both pairs.
+      const likeRate = roundRatio(oursRounds[index]!, coalescedRounds, rate);
+      const likeCpu = roundRatio(oursRounds[index]!, coalescedRounds, cpu);
+      const offRate = roundRatio(uncoalescedRounds, bareFastifyRounds, rate);
+      const offCpu = roundRatio(uncoalescedRounds, bareFastifyRounds, cpu);
+      const coalesced = typical(coalescedRounds);
+      const uncoalesced = typical(uncoalescedRounds);
+      const like = 'vs bare Fastify coalescing its answers too (like for like)';
+      const off = `${name}, coalescing off (--coalesce-answers false) vs bare Fastify`;
+      rows.push(
+        { figure: `Polls/s, ${name} ${like}`, ours: polls(ours), baseline: polls(coalesced), ratio: times(likeRate), target: `≥ ${target.polls!.toFixed(2)}x`, result: verdict(likeRate >= target.polls!) },
+        { figure: `CPU per poll, ${name} ${like}`, ours: micros(ours), baseline: micros(coalesced), ratio: times(likeCpu), target: `≤ ${target.cpu!.toFixed(2)}x`, result: verdict(likeCpu <= target.cpu!) },
+        { figure: `Polls/s, ${off}`, ours: polls(uncoalesced), baseline: polls(bareFastify), ratio: times(offRate), target: `≥ ${target.polls!.toFixed(2)}x`, result: verdict(offRate >= target.polls!) },
+        { figure: `CPU per poll, ${off}`, ours: micros(uncoalesced), baseline: micros(bareFastify), ratio: times(offCpu), target: `≤ ${target.cpu!.toFixed(2)}x`, result: verdict(offCpu <= target.cpu!) },
+      );
       rows.push(
         { figure: `Polls/s, ${name} vs bare node:http`, ours: polls(ours), baseline: polls(bareHttp), ratio: times(roundRatio(oursRounds[index]!, bareHttpRounds, rate)), target: '', result: '' },
         { figure: `p50 / p99 latency, ${name} (bare Fastify)`, ours: `${fixed(ours.load.p50Ms, 2)} / ${fixed(ours.load.p99Ms, 2)} ms`, baseline: `${fixed(bareFastify.load.p50Ms, 2)} / ${fixed(bareFastify.load.p99Ms, 2)} ms`, ratio: ratioOf(ours.load.p99Ms, bareFastify.load.p99Ms), target: '', result: '' },
       );
     }
   }
+  rows.push({ figure: 'Bare Fastify route coalescing its answers vs the same route writing each at once', ours: polls(typical(coalescedRounds)), baseline: polls(bareFastify), ratio: times(roundRatio(coalescedRounds, bareFastifyRounds, rate)), target: '', result: '' });
   rows.push({ figure: 'Bare Fastify route vs bare node:http route', ours: polls(bareFastify), baseline: polls(bareHttp), ratio: times(roundRatio(bareFastifyRounds, bareHttpRounds, rate)), target: '', result: '' });
   const referenceIndex = fleets.indexOf(reference);
   if (before) {
@@ -171,6 +195,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
       rows,
       notes: [
         `heartbeat bodies as opamp-go sends them once nothing changed (uid, sequence, capabilities; ${fixed(reference.bodies.count)} bodies for ${fixed(reference.size)} agents), each with Authorization: Bearer <key> and, as Go's http.Client adds it, Accept-Encoding: gzip (every server gzips its answer); the bare routes decode and encode the same bytes and ignore the key.`,
+        'ours writes the answers that are ready in one turn of the event loop back to back at its end (--coalesce-answers, on by default); on loopback that saves most of the cost of waking the load generator once per answer. "Bare Fastify" is the plain route, each answer written at once, as the targets name it; the like-for-like rows weigh ours against the bare route coalescing in the same way, and ours with coalescing off against the plain route. A target is met only when it holds in all three pairs.',
         `seeding through SqliteStore.putAgent + flush took ${fleets.map((fleet) => `${fixed(fleet.seedSeconds, 1)} s for ${fixed(fleet.size)}`).join(', ')}.`,
         `${entries.length} servers running at once, measured in turn for ${settings.rounds} rounds of ${settings.roundSeconds} s; figures are medians over the rounds and ratios the median of the per-round ratios (polls/s at ${fixed(reference.size)} vs bare Fastify ranged ${ratioSpread(oursRounds[referenceIndex]!, bareFastifyRounds, rate)}).`,
         before ? `the node:http route before it: the build in ${before} (OPAMP_BENCH_BEFORE), same defaults, key and load.` : 'set OPAMP_BENCH_BEFORE to the directory of an earlier build (with dist/) to add it as a contender.',

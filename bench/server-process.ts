@@ -12,7 +12,7 @@ import { resolveConfig } from '../src/config';
 import { bareDownloadServer, bareFastify, bareHttpServer } from './baselines';
 import { BENCH_AGENT_KEY } from './settings';
 
-export type ServerKind = 'ours' | 'bare-http' | 'bare-fastify' | 'bare-download';
+export type ServerKind = 'ours' | 'bare-http' | 'bare-fastify' | 'bare-fastify-coalesced' | 'bare-download';
 
 export interface ServerProcessOptions {
   /** `serve` flags for ours, on top of its defaults. */
@@ -78,8 +78,8 @@ async function start(kind: ServerKind, options: ServerProcessOptions): Promise<{
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }
-  if (kind === 'bare-fastify') {
-    const app = bareFastify();
+  if (kind === 'bare-fastify' || kind === 'bare-fastify-coalesced') {
+    const app = bareFastify(kind === 'bare-fastify-coalesced');
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }

@@ -37,6 +37,14 @@ export class AgentKeys {
    * ring changes, so a revoked key is refused from the next poll on.
    */
   private accepted = new Map<string, string>();
+  /**
+   * The header accepted last, its name, and the memory it was found in. Polls in a row mostly
+   * present the same header, and comparing it costs less than hashing it again for the Map; a
+   * memory dropped since (a ring changed) makes it stale.
+   */
+  private lastHeader: string | undefined;
+  private lastName = '';
+  private lastMemory: Map<string, string> | undefined;
   private storeCreated = new Map<string, number>();
   private watched: WatchedKeyFile | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -82,8 +90,14 @@ export class AgentKeys {
   /** The key's name for an Authorization header, or undefined. */
   identify(authorization: string | undefined): string | undefined {
     if (authorization === undefined) return undefined;
+    if (authorization === this.lastHeader && this.lastMemory === this.accepted) return this.lastName;
     const remembered = this.accepted.get(authorization);
-    if (remembered !== undefined) return remembered;
+    if (remembered !== undefined) {
+      this.lastHeader = authorization;
+      this.lastName = remembered;
+      this.lastMemory = this.accepted;
+      return remembered;
+    }
     const key = presentedKey(authorization);
     const name = this.fileRing.identify(key) ?? this.storeRing.identify(key);
     if (name !== undefined) {

@@ -73,7 +73,23 @@ const DASH = 0x2d;
 const UUID_CODES: number[] = new Array<number>(36).fill(DASH);
 
 /** Canonical lowercase UUID text of a 16-byte id; other lengths are shown as hex. */
+/**
+ * The uid converted last and its text. The route (for the per-agent limit's key) and the poll
+ * service each convert the same decoded uid; handing back the same string also spares the
+ * second Map lookup hashing it again. Only the very same array object matches, and a decoded
+ * message's bytes are never written to.
+ */
+let lastUid: Uint8Array | undefined;
+let lastText = '';
+
 export function uidToString(uid: Uint8Array): string {
+  if (uid === lastUid) return lastText;
+  lastUid = uid;
+  lastText = uidText(uid);
+  return lastText;
+}
+
+function uidText(uid: Uint8Array): string {
   if (uid.byteLength !== 16) return Buffer.from(uid.buffer, uid.byteOffset, uid.byteLength).toString('hex');
   // Every poll converts its uid and looks it up in a Map. Joining pieces with += builds a rope
   // that the Map must flatten first; one String.fromCharCode call makes a flat string at once,
