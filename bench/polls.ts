@@ -37,7 +37,7 @@ export async function measureServer(kind: ServerKind, options: ServerProcessOpti
   return typical(rounds!);
 }
 
-const dataDirectory = (settings: Settings, name: string): string => fs.mkdtempSync(path.join(settings.scratch, `${name}-`));
+export const dataDirectory = (settings: Settings, name: string): string => fs.mkdtempSync(path.join(settings.scratch, `${name}-`));
 export const range = (count: number, step = 1): number[] => Array.from({ length: count }, (_, index) => index * step);
 
 /**
@@ -45,7 +45,7 @@ export const range = (count: number, step = 1): number[] => Array.from({ length:
  * build (OPAMP_BENCH_BEFORE) seeds with its own store, so its data directory has the schema it
  * knows rather than one written by a later migration.
  */
-async function seedFleet(directory: string, count: number, build?: string): Promise<number> {
+export async function seedFleet(directory: string, count: number, build?: string): Promise<number> {
   const started = performance.now();
   // The earlier build's module has the same constructor and putAgent/flush/close contract.
   const Store: typeof SqliteStore = build

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { downloads } from './downloads';
+import { equalRate } from './equal-rate';
 import { offers } from './offers';
 import { fleetPolls, openLoop } from './polls';
 import { postgresRows, postgresUrl } from './postgres';
@@ -56,6 +57,7 @@ async function main(): Promise<number> {
     const directory = fleetDirectory;
     await part('open loop', () => openLoop(settings, directory));
   }
+  await part('equal rate', () => equalRate(settings));
   const databaseUrl = postgresUrl();
   if (databaseUrl !== undefined) await part('PostgreSQL store', () => postgresRows(settings, databaseUrl));
   else progress('PostgreSQL rows skipped: set OPAMP_BENCH_POSTGRES_URL to a database to include them');
