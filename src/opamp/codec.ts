@@ -72,16 +72,17 @@ const DASH = 0x2d;
 /** Reused by every call (single-threaded, filled completely before each read). */
 const UUID_CODES: number[] = new Array<number>(36).fill(DASH);
 
-/** Canonical lowercase UUID text of a 16-byte id; other lengths are shown as hex. */
 /**
  * The uid converted last and its text. The route (for the per-agent limit's key) and the poll
  * service each convert the same decoded uid; handing back the same string also spares the
- * second Map lookup hashing it again. Only the very same array object matches, and a decoded
- * message's bytes are never written to.
+ * second Map lookup hashing it again. Only the very same array object matches, so an array
+ * must not be written to once converted: every caller passes a decoded message's uid or a
+ * fresh one.
  */
 let lastUid: Uint8Array | undefined;
 let lastText = '';
 
+/** Canonical lowercase UUID text of a 16-byte id; other lengths are shown as hex. */
 export function uidToString(uid: Uint8Array): string {
   if (uid === lastUid) return lastText;
   lastUid = uid;
