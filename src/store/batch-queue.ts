@@ -123,7 +123,10 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
     };
     const next = (): void => {
       const chunk = this.options.chunkRows;
-      if (chunk !== undefined && this.taken >= chunk && this.entries.size > 0 && !this.stopped) setImmediate(step);
+      // The next chunk goes in the timers phase of a later turn, as the first one does, never in
+      // the check phase: there the OpAMP route writes the answers it coalesced (answer-batch.ts),
+      // and a chunk queued ahead of them would hold every one of them back for its whole write.
+      if (chunk !== undefined && this.taken >= chunk && this.entries.size > 0 && !this.stopped) setTimeout(step, 0);
       else this.draining = false;
     };
     const step = (): void => {
