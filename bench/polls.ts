@@ -171,6 +171,10 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
         { figure: `Polls/s, ${off}`, ours: polls(uncoalesced), baseline: polls(bareFastify), ratio: times(offRate), target: `≥ ${target.polls!.toFixed(2)}x`, result: verdict(offRate >= target.polls!) },
         { figure: `CPU per poll, ${off}`, ours: micros(uncoalesced), baseline: micros(bareFastify), ratio: times(offCpu), target: `≤ ${target.cpu!.toFixed(2)}x`, result: verdict(offCpu <= target.cpu!) },
       );
+      // The verdict on the 30,000-agent targets: the coalescing must not be what meets them.
+      const polled = [pollsRatio, likeRate, offRate].every((ratio) => ratio >= target.polls!);
+      const costed = [cpuRatio, likeCpu, offCpu].every((ratio) => ratio <= target.cpu!);
+      rows.push({ figure: `${name}: both targets, in all three pairs above`, ours: '', baseline: '', ratio: '', target: 'all met', result: verdict(polled && costed) });
       rows.push(
         { figure: `Polls/s, ${name} vs bare node:http`, ours: polls(ours), baseline: polls(bareHttp), ratio: times(roundRatio(oursRounds[index]!, bareHttpRounds, rate)), target: '', result: '' },
         { figure: `p50 / p99 latency, ${name} (bare Fastify)`, ours: `${fixed(ours.load.p50Ms, 2)} / ${fixed(ours.load.p99Ms, 2)} ms`, baseline: `${fixed(bareFastify.load.p50Ms, 2)} / ${fixed(bareFastify.load.p99Ms, 2)} ms`, ratio: ratioOf(ours.load.p99Ms, bareFastify.load.p99Ms), target: '', result: '' },

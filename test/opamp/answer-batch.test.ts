@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { AnswerBatch } from '../../src/opamp/answer-batch';
 import { createPollService, openStore, opampRoute, type PollService } from '../../src/index';
 import { decodeServerToAgent, encodeAgentToServer } from '../../src/opamp/codec';
-import { temporaryDirectory, uid } from '../helpers/server';
+import { startServer, temporaryDirectory, uid } from '../helpers/server';
 
 const PROTOBUF = { 'content-type': 'application/x-protobuf' };
 
@@ -104,4 +104,27 @@ t.test('over real sockets: many agents at once each get their own answer, the sa
     bodies.push(answers);
   }
   t.same(bodies[0], bodies[1], 'coalescing changes when answers are written, not what they say');
+});
+
+t.test('the real server: --coalesce-answers on by default, and false answers each poll as it is handled', async (t) => {
+  for (const flag of [undefined, 'false']) {
+    // The poll service reads the clock once per poll: a mark of when each poll was handled.
+    const events: string[] = [];
+    const server = await startServer(flag === undefined ? {} : { 'coalesce-answers': flag }, {
+      now: () => {
+        events.push('poll');
+        return Date.now();
+      },
+    });
+    t.teardown(() => server.close());
+    t.equal(server.config.coalesceAnswers, flag === undefined, `--coalesce-answers ${flag ?? '(default)'} is read`);
+    const inject = (agent: number, sequenceNum: number) =>
+      server.app.inject({ method: 'POST', url: '/v1/opamp', payload: bodyOf(agent, sequenceNum), headers: PROTOBUF });
+    for (const agent of [1, 2, 3]) await inject(agent, 0);
+    events.length = 0;
+    await Promise.all([1, 2, 3].map((agent) => inject(agent, 1).then((answer) => events.push(`answer ${answer.statusCode}`))));
+    t.same(events, flag === undefined
+      ? ['poll', 'poll', 'poll', 'answer 200', 'answer 200', 'answer 200']
+      : ['poll', 'answer 200', 'poll', 'answer 200', 'poll', 'answer 200'], flag === undefined ? 'answered together' : 'answered one by one');
+  }
 });
