@@ -32,6 +32,12 @@ t.test('a synchronous writer: written entries leave the queue, a failed batch st
   queue.entries.set('c', 'c1');
   queue.write(1);
   t.same(written.at(-1), ['c1'], 'a limit takes at most that many');
+  queue.entries.set('f', 'f1');
+  queue.entries.set('d', 'd1');
+  queue.entries.set('e', 'e1');
+  queue.write(2);
+  t.same(written.at(-1), ['d1', 'f1'], 'the first ones queued, handed over in the order of their keys');
+  t.same([...queue.entries.keys()], ['e'], 'the rest waits');
 });
 
 t.test('an asynchronous writer: one batch at a time, and an entry replaced meanwhile stays', async (t) => {
@@ -82,13 +88,15 @@ t.test('the timer writes in chunks until nothing is queued, and reports a failur
     onError: (error) => errors.push(error),
   });
   t.teardown(() => queue.stop());
-  for (const key of ['a', 'b', 'c', 'd', 'e']) queue.entries.set(key, key);
+  // Queued out of order: the timer writes every due entry sorted by key, so that neighbouring
+  // rows share index pages.
+  for (const key of ['d', 'b', 'e', 'a', 'c']) queue.entries.set(key, key);
   await waitFor('a failed timer batch to be reported', () => errors.length > 0);
   t.match(errors[0], { message: 'locked' });
   t.equal(queue.entries.size, 5, 'nothing was dropped');
   failing = false;
   await waitFor('the queue to be written', () => queue.entries.size === 0);
-  t.same(written, [['a', 'b'], ['c', 'd'], ['e']], 'chunks of two, in order');
+  t.same(written, [['a', 'b'], ['c', 'd'], ['e']], 'chunks of two, in the order of the keys');
 });
 
 t.test('after stop the timer writes nothing more; a write asked for still goes', async (t) => {
