@@ -21,9 +21,10 @@ export interface BatchQueueOptions<Entry, Written extends void | Promise<void>> 
    */
   chunkRows?: number;
   /**
-   * Timer ticks an entry waits, from the tick `queuedTick` tells, before the timer writes it
-   * (default 0: the next tick). An agent polling every second is then written once per so many ticks,
-   * not once per poll; a write asked for directly (listings, shutdown) still takes everything.
+   * Timer ticks the entry queued first waits, from the tick `queuedTick` tells, before the timer
+   * writes a round of everything queued (default 0: the next tick). An agent polling every
+   * second is then written about once per so many ticks, not once per poll; a write asked for
+   * directly (listings, shutdown) still takes everything at once.
    */
   holdTicks?: number;
   /** The timer tick the entry was queued in (the queue's `tick` then); absent: always due. */
@@ -59,13 +60,20 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
   }
 
   /**
-   * Writes the queued entries, all or at most `limit`, and only those queued by the tick `due`
-   * when it is given, once the batch already being written (if any) is done. Returns what the
-   * writer returns, and nothing when there is nothing to write: a synchronous writer's caller
-   * (SQLite's store) reads the written rows in the same turn.
+   * Writes the queued entries, all or the first `limit` queued, once the batch already being
+   * written (if any) is done. Returns what the writer returns, and nothing when there is nothing
+   * to write: a synchronous writer's caller (SQLite's store) reads the written rows in the same turn.
    */
-  write(limit = Infinity, due = Infinity): Written | undefined {
-    return this.writeTaken(() => this.dueKeys(limit, due));
+  write(limit = Infinity): Written | undefined {
+    return this.writeTaken(() => {
+      const keys: string[] = [];
+      for (const key of this.entries.keys()) {
+        if (keys.length >= limit) break;
+        keys.push(key);
+      }
+      // Plain code-unit order, which is the order of SQLite's BINARY text keys.
+      return keys.sort();
+    });
   }
 
   /**
@@ -93,20 +101,6 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
     return writing as Written;
   }
 
-  /** The keys of the first `limit` entries queued by the tick `due`, sorted. */
-  private dueKeys(limit: number, due: number): string[] {
-    const keys: string[] = [];
-    // Entries are in the order they were queued (one updated in place keeps its place), so
-    // those due are the first ones.
-    const queuedTick = this.options.queuedTick;
-    for (const [key, entry] of this.entries) {
-      if (keys.length >= limit || (queuedTick !== undefined && queuedTick(entry) > due)) break;
-      keys.push(key);
-    }
-    // Plain code-unit order, which is the order of SQLite's BINARY text keys.
-    return keys.sort();
-  }
-
   /** Waits until no batch is being written; a failed one is the timer's to report. */
   async idle(): Promise<void> {
     while (this.writing !== undefined) await this.writing.catch(() => undefined);
@@ -129,31 +123,38 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
   }
 
   /**
-   * The timer's batch: every entry due now, sorted once and written in chunks. A failure (disk
-   * full, database gone) is reported, never thrown, and what it left stays for the next tick.
+   * The timer's round. It starts once the entry queued first has waited its ticks, and takes
+   * every entry queued by then, not only those due: no entry waits longer than the hold, and an
+   * agent written in one round waits about the hold for the next, since every entry of the next
+   * round was queued after this one began. A round of the whole hold's entries is
+   * several times larger than one tick's, and the larger a sorted round, the more of its rows
+   * share a page (probe at 30,000 agents: 5.1 µs of CPU per row in rounds of 1,000, 2.0 in
+   * rounds of 10,000). A failure (disk full, database gone) is reported, never thrown, and what
+   * it left stays for the next round.
    */
   private writeOnTimer(): void {
     this.ticks += 1;
     if (this.draining || this.stopped) return;
-    const keys = this.dueKeys(Infinity, this.ticks - 1 - (this.options.holdTicks ?? 0));
-    if (keys.length === 0) return;
+    const oldest = this.entries.values().next();
+    if (oldest.done === true) return;
+    const queuedTick = this.options.queuedTick;
+    if (queuedTick !== undefined && queuedTick(oldest.value) > this.ticks - 1 - (this.options.holdTicks ?? 0)) return;
+    const order = new RoundOrder(this.entries.keys());
     this.draining = true;
-    const chunk = this.options.chunkRows ?? keys.length;
-    let next = 0;
+    const chunk = this.options.chunkRows ?? Infinity;
     const failed = (error: unknown): void => {
       this.draining = false;
       this.options.onError(error);
     };
     const step = (): void => {
-      if (this.stopped || next >= keys.length) {
+      const keys = this.stopped ? [] : order.take(chunk);
+      if (keys.length === 0) {
         this.draining = false;
         return;
       }
-      const from = next;
-      next = Math.min(keys.length, next + chunk);
       let written: Written | undefined;
       try {
-        written = this.writeTaken(() => keys.slice(from, next));
+        written = this.writeTaken(() => keys);
       } catch (error) {
         failed(error);
         return;
@@ -165,9 +166,53 @@ export class BatchQueue<Entry, Written extends void | Promise<void>> {
     // the check phase: there the OpAMP route writes the answers it coalesced (answer-batch.ts),
     // and a chunk queued ahead of them would hold every one of them back for its whole write.
     const goOn = (): void => {
-      if (next < keys.length && !this.stopped) setTimeout(step, 0);
+      if (!order.done && !this.stopped) setTimeout(step, 0);
       else this.draining = false;
     };
     step();
+  }
+}
+
+/**
+ * The keys of a round in code-unit order (that of SQLite's BINARY text keys), handed out a
+ * chunk at a time. They are grouped by their first code unit and each group is sorted only when
+ * the round reaches it: sorting 30,000 keys at once takes some 7 ms, a stall no poll should wait
+ * behind, while a group of a sixteenth of them (uids are hexadecimal) takes well under one.
+ */
+class RoundOrder {
+  private readonly groups: string[][];
+  private group = 0;
+  private index = 0;
+
+  constructor(keys: Iterable<string>) {
+    const byFirstUnit = new Map<number, string[]>();
+    for (const key of keys) {
+      const unit = key.length === 0 ? -1 : key.charCodeAt(0);
+      const group = byFirstUnit.get(unit);
+      if (group === undefined) byFirstUnit.set(unit, [key]);
+      else group.push(key);
+    }
+    this.groups = [...byFirstUnit].sort((one, other) => one[0] - other[0]).map(([, group]) => group);
+  }
+
+  get done(): boolean {
+    return this.group >= this.groups.length;
+  }
+
+  /** The next `count` keys (fewer at the end of the round). */
+  take(count: number): string[] {
+    const taken: string[] = [];
+    while (taken.length < count && !this.done) {
+      const group = this.groups[this.group]!;
+      if (this.index === 0) group.sort();
+      const end = Math.min(group.length, this.index + count - taken.length);
+      for (let position = this.index; position < end; position += 1) taken.push(group[position]!);
+      this.index = end;
+      if (end >= group.length) {
+        this.group += 1;
+        this.index = 0;
+      }
+    }
+    return taken;
   }
 }

@@ -111,7 +111,7 @@ t.test('after stop the timer writes nothing more; a write asked for still goes',
   t.same(written, [['a1']], 'the last write, as a store makes it on close');
 });
 
-t.test('with a hold, the timer writes an entry only once it has waited its ticks; a direct write takes all', async (t) => {
+t.test('with a hold, a round starts once the entry queued first has waited, and takes everything queued', async (t) => {
   // Each written entry with the tick it was written in.
   const written: Array<{ name: string; queued: number; writtenAt: number }> = [];
   const queue = new BatchQueue<{ name: string; tick: number }, void>({
@@ -125,16 +125,41 @@ t.test('with a hold, the timer writes an entry only once it has waited its ticks
   });
   t.teardown(() => queue.stop());
   const startTick = queue.tick;
-  queue.entries.set('early', { name: 'early', tick: queue.tick });
-  await waitFor('two ticks', () => queue.tick >= startTick + 2);
   queue.entries.set('late', { name: 'late', tick: queue.tick });
-  await waitFor('the first write', () => written.length > 0);
-  t.equal(written[0]?.name, 'early', 'the first one queued goes first');
-  for (const entry of written) t.ok(entry.writtenAt >= entry.queued + 4, `${entry.name} waited its three ticks and the next`);
-  await waitFor('the second write', () => written.length > 1);
-  t.same(written.map((entry) => entry.name), ['early', 'late']);
-  t.ok(written[1]!.writtenAt >= written[1]!.queued + 4, 'so did the later one');
+  await waitFor('two ticks', () => queue.tick >= startTick + 2);
+  // Queued later, but first in key order.
+  queue.entries.set('early', { name: 'early', tick: queue.tick });
+  await waitFor('the first round', () => written.length > 0);
+  t.same(written.map((entry) => entry.name), ['early', 'late'], 'one round took both, in key order');
+  const round = written[0]!.writtenAt;
+  t.ok(round >= startTick + 4, 'the entry queued first waited its three ticks and the next');
+  t.ok(written.every((entry) => entry.writtenAt === round), 'the one queued later did not wait for a round of its own');
+  t.ok(round - written[0]!.queued < 4, 'so it waited less than the hold');
+
+  // An agent written in that round and queued again waits for a round of its own.
+  queue.entries.set('late', { name: 'late', tick: queue.tick });
+  const queuedAgain = queue.tick;
+  await waitFor('the second round', () => written.length > 2);
+  t.ok(written[2]!.writtenAt >= queuedAgain + 4, 'the next round waited the whole hold');
+
   queue.entries.set('direct', { name: 'direct', tick: queue.tick });
   queue.write();
   t.same(written.at(-1), { name: 'direct', queued: queue.tick, writtenAt: queue.tick }, 'a write asked for directly does not wait');
+});
+
+t.test('a round larger than a chunk goes out in key order across chunks, whatever the first characters', async (t) => {
+  const written: string[][] = [];
+  const queue = new BatchQueue<string, void>({
+    write: (entries) => void written.push(entries),
+    intervalMs: 10,
+    chunkRows: 3,
+    onError: (error) => t.fail(String(error)),
+  });
+  t.teardown(() => queue.stop());
+  const keys = ['f0', 'a9', '', 'b1', 'a1', 'Z', 'f00', 'b0', '0a', 'é'];
+  for (const key of keys) queue.entries.set(key, key);
+  await waitFor('the round', () => queue.entries.size === 0);
+  t.same(written.flat(), [...keys].sort(), 'every key once, in code-unit order');
+  t.ok(written.every((chunk) => chunk.length <= 3), 'in chunks of at most three');
+  t.equal(written.length, 4, 'chunks are filled across groups of first characters');
 });
