@@ -191,7 +191,9 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
     },
   });
 
-  const answered = (request: FastifyRequest, reply: FastifyReply) => (message: ServerToAgentInit): FastifyReply | undefined => {
+  // Called with the request and reply rather than closed over them: a closure made per poll is
+  // one more object for the collector.
+  const answered = (request: FastifyRequest, reply: FastifyReply, message: ServerToAgentInit): FastifyReply | undefined => {
     const body = encodeServerToAgent(message);
     if (body.byteLength > maxResponseBytes) {
       request.log.error(
@@ -214,8 +216,8 @@ async function opampScope(scope: FastifyInstance, options: OpampRouteOptions): P
       // Most polls are answered at once; one that needs the store waits for it. A handler that
       // returns nothing has sent, or will send, its answer itself; a promise must settle with the
       // reply (a thenable Fastify waits on) or Fastify would answer an empty body in its place.
-      if (pending instanceof Promise) return pending.then((message) => answered(request, reply)(message) ?? reply);
-      answered(request, reply)(pending);
+      if (pending instanceof Promise) return pending.then((message) => answered(request, reply, message) ?? reply);
+      answered(request, reply, pending);
       return undefined;
     },
   });

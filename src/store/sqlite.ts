@@ -46,7 +46,8 @@ export interface SqliteStoreOptions {
   dataDir: string;
   writeBatchMs?: number;
   /**
-   * An agent's routine fields are written at most once per this many ms (default: every batch).
+   * Routine fields are held until the oldest has waited this many ms, then all written in one
+   * round (default: every batch), so an agent is written about once per this interval.
    * Listings, flush and close write everything at once all the same.
    */
   routineWriteMs?: number;
