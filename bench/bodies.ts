@@ -23,11 +23,16 @@ const DESCRIPTION_EVERY = 25;
 /** Package-reporting agents send statuses on polls where `sequence % STATUS_EVERY === 3`. */
 const STATUS_EVERY = 10;
 
-/** A UUIDv7-shaped uid for agent number `agent`, the same in seeding and in bodies. */
+/**
+ * A UUIDv7-shaped uid for agent number `agent`, the same in seeding and in bodies. The last
+ * four bytes are the number scrambled (a multiplication by an odd constant, so no two agents
+ * share one): agents poll in rotation by number, and uids in that same order would write every
+ * batch of the store's rows in key order, which no real fleet's polls arrive in.
+ */
 export function agentUid(agent: number): Buffer {
   const bytes = Buffer.alloc(16);
   bytes.writeUInt32BE(0x0190_0000, 0);
-  bytes.writeUInt32BE(agent, 12);
+  bytes.writeUInt32BE(Math.imul(agent, 0x9e37_79b1) >>> 0, 12);
   bytes[6] = 0x70;
   bytes[8] = 0x80;
   return bytes;

@@ -4,12 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteStore } from '../src/store/sqlite';
 import { seededRecord, writeHeartbeats, type BodySet } from './bodies';
 import { runOpenLoop, ServerUnderTest } from './children';
 import { measureInRounds, ratioSpread, roundRatio, typical, type Contender, type Measured } from './rounds';
 import type { Settings } from './settings';
-import { fixed, ratioOf, times, verdict, type Section } from './table';
+import { fixed, ratioOf, times, verdict, type Row, type Section } from './table';
 import type { ServerKind, ServerProcessOptions } from './server-process';
 
 /** Starts the servers, measures them in interleaved rounds, and stops them whatever happens. */
@@ -67,6 +68,9 @@ export async function seedFleet(directory: string, count: number, build?: string
  * every request in Lua) take longer than the run itself.
  */
 const MOST_POLLS_PER_SECOND = 8_000;
+
+/** The server's default --routine-write-ms and --write-batch-ms, and a second to spare. */
+const ROUTINE_ROWS_SETTLE_MS = 12_000;
 
 /** Seconds the open-loop run sends unrecorded polls first, whatever the mode. */
 const OPEN_LOOP_WARMUP_SECONDS = 3;
@@ -223,23 +227,46 @@ export async function openLoop(settings: Settings, fleetDirectory: string): Prom
   const run = async (kind: ServerKind, options: ServerProcessOptions) => {
     const server = await ServerUnderTest.start(kind, options);
     try {
-      return await runOpenLoop({ ...load, url: server.url });
+      const started = await server.stats();
+      const result = await runOpenLoop({ ...load, url: server.url });
+      // Every answer, warm-up included, against the CPU of the whole run: at this pace each
+      // poll is its agent's only one in the window, so ours writes a row for every poll. The
+      // rows held when the load stops are written within the hold (10 s) and a batch: counted
+      // too, so that a build writing them later in the run is not flattered.
+      await sleep(ROUTINE_ROWS_SETTLE_MS);
+      const cpuMicrosPerPoll = ((await server.stats()).cpuMicros - started.cpuMicros) / Math.max(1, result.answers);
+      return { ...result, cpuMicrosPerPoll };
     } finally {
       await server.stop();
     }
   };
   const bare = await run('bare-http', {});
   const ours = await run('ours', { agentKey: true, flags: { 'data-dir': fleetDirectory } });
+  const before = process.env.OPAMP_BENCH_BEFORE;
+  let earlier: Awaited<ReturnType<typeof run>> | undefined;
+  if (before) {
+    const beforeDirectory = dataDirectory(settings, 'open-loop-before');
+    await seedFleet(beforeDirectory, size, before);
+    earlier = await run('ours', { agentKey: true, build: before, flags: { 'data-dir': beforeDirectory } });
+  }
   const text = (value: number): string => `${fixed(value, 2)} ms`;
+  const micros = (value: number): string => `${fixed(value)} µs`;
   return {
     title: `Open loop (${fixed(settings.openLoopRate)} polls/s offered for ${settings.openLoopSeconds} s, ${fixed(size)} agents stored and polling, server defaults, agent key on)`,
     rows: [
       { figure: 'p99 latency from the scheduled send', ours: text(ours.p99Ms), baseline: text(bare.p99Ms), ratio: ratioOf(ours.p99Ms, bare.p99Ms), target: '< 10 ms', result: verdict(ours.p99Ms < 10 && ours.errors === 0 && ours.non200 === 0) },
       { figure: 'p50 / p99.9 / max latency', ours: `${text(ours.p50Ms)} / ${text(ours.p999Ms)} / ${text(ours.maxMs)}`, baseline: `${text(bare.p50Ms)} / ${text(bare.p999Ms)} / ${text(bare.maxMs)}`, ratio: '', target: '', result: '' },
       { figure: 'Polls/s answered (offered rate held?)', ours: `${fixed(ours.achievedRate)}/s`, baseline: `${fixed(bare.achievedRate)}/s`, ratio: ratioOf(ours.achievedRate, bare.achievedRate), target: '', result: '' },
+      { figure: 'CPU per poll at a fleet\'s pace (each agent polls once in 30 s, so every poll writes its row)', ours: micros(ours.cpuMicrosPerPoll), baseline: micros(bare.cpuMicrosPerPoll), ratio: ratioOf(ours.cpuMicrosPerPoll, bare.cpuMicrosPerPoll), target: '', result: '' },
+      ...(earlier
+        ? ([
+            { figure: 'p99 latency vs the build before (OPAMP_BENCH_BEFORE)', ours: text(ours.p99Ms), baseline: text(earlier.p99Ms), ratio: ratioOf(ours.p99Ms, earlier.p99Ms), target: '', result: '' },
+            { figure: 'CPU per poll at a fleet\'s pace vs the build before', ours: micros(ours.cpuMicrosPerPoll), baseline: micros(earlier.cpuMicrosPerPoll), ratio: ratioOf(ours.cpuMicrosPerPoll, earlier.cpuMicrosPerPoll), target: '', result: '' },
+          ] satisfies Row[])
+        : []),
     ],
     notes: [
-      `open-loop generator: bench/open-loop.ts in its own Node process, after ${warmupSeconds} s of unrecorded warm-up at the same rate (node:http keep-alive agent, ≤ 64 sockets, 1 ms timer); latency counts from each request's scheduled instant, so coordinated omission is included. ${ours.errors + ours.non200} errors/non-200 for ours, ${bare.errors + bare.non200} for the baseline (bare node:http).`,
+      `open-loop generator: bench/open-loop.ts in its own Node process, after ${warmupSeconds} s of unrecorded warm-up at the same rate (node:http keep-alive agent, ≤ 64 sockets, 1 ms timer); latency counts from each request's scheduled instant, so coordinated omission is included. CPU per poll is the server's whole run (warm-up included, checkpoint worker included) over every answer, and 12 s after the load so that the rows still held are written and counted. ${ours.errors + ours.non200} errors/non-200 for ours, ${bare.errors + bare.non200} for the baseline (bare node:http).`,
     ],
   };
 }
