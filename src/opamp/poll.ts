@@ -133,10 +133,13 @@ export function createPollService(options: PollServiceOptions): PollService {
     const record = result.record;
     const removed = result.removeInstanceUid;
     // A new uid without a removed one means the stored record belongs to another process.
-    const previous = result.response.agentIdentification && !removed ? undefined : stored;
-    const changes = packageStatusChanges(record.instanceUid, previous?.packageStatuses, record.packageStatuses, nowMs);
+    const kept = result.response.agentIdentification && !removed ? undefined : stored;
+    const changes = packageStatusChanges(record.instanceUid, kept?.packageStatuses, record.packageStatuses, nowMs);
     // Only a rollout member has an upgrade state to move on.
     const member = rollouts && assignment?.member ? assignment : undefined;
+    // A record from peekAgent may be the store's own, moved on in place by the write below: the
+    // rollouts read it after that write, so they get a copy of it as it was.
+    const previous = member && kept ? { ...kept } : kept;
     let written: Promise<void> | void;
     try {
       written = store.putAgent(record, result.durable);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import { BatchQueue } from './batch-queue';
+import { keptOf, onlyTouched, type Kept } from './sqlite-kept';
 import { InternedStrings } from './interned';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 import { filterSql, openSqliteFile, rowToRecord, type AgentRow } from './sqlite-schema';
@@ -28,20 +29,6 @@ const BATCH_CHUNK_ROWS = 250;
 /** How often the worker copies the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500;
 
-/** Whether `next` differs from `previous` only where a routine poll moves it. */
-function onlyTouched(previous: AgentRecord, next: AgentRecord): boolean {
-  // Reference comparisons suffice: the poll handler reuses the stored objects it does not change.
-  return previous.instanceUid === next.instanceUid &&
-    previous.description === next.description &&
-    previous.health === next.health &&
-    previous.packageStatuses === next.packageStatuses &&
-    previous.lastOffer === next.lastOffer &&
-    previous.capabilities === next.capabilities &&
-    previous.disconnected === next.disconnected &&
-    previous.clientCertificateSubject === next.clientCertificateSubject &&
-    previous.firstSeenMs === next.firstSeenMs;
-}
-
 export interface SqliteStoreOptions {
   dataDir: string;
   writeBatchMs?: number;
@@ -57,22 +44,15 @@ export interface SqliteStoreOptions {
   onError?: (error: unknown) => void;
 }
 
-/** A batched write: `full` when more than the last-seen time and sequence number changed. */
-interface PendingWrite {
-  record: AgentRecord;
-  full: boolean;
-  /** The batch timer's tick when the agent was queued: it waits its turn from there. */
-  queuedTick: number;
-}
 
 export class SqliteStore implements AgentStore {
   private readonly database: Database.Database;
-  /** Batched writes; `full` when more than the last-seen time and sequence number changed. */
-  private readonly batch: BatchQueue<PendingWrite, void>;
-  /** The batch's entries, which a poll reads and updates in place. */
-  private readonly pending: Map<string, PendingWrite>;
+  /** Batched writes: the agents whose `Kept` is queued. */
+  private readonly batch: BatchQueue<Kept, void>;
+  /** The batch's entries; only an agent pushed out of `cache` is looked for here by a poll. */
+  private readonly pending: Map<string, Kept>;
   /** The latest record of each agent, as written or about to be: reads come from here first. */
-  private readonly cache = new Map<string, AgentRecord>();
+  private readonly cache = new Map<string, Kept>();
   private readonly maxCachedAgents: number;
   private readonly statements: AgentStatements;
   private readonly queries = new Map<string, Database.Statement<unknown[], AgentRow>>();
@@ -101,8 +81,12 @@ export class SqliteStore implements AgentStore {
     });
     this.maxCachedAgents = options.maxCachedAgents ?? DEFAULT_CACHED_AGENTS;
     const intervalMs = options.writeBatchMs ?? 1000;
-    this.batch = new BatchQueue({
-      write: (rows) => this.writeRows(rows),
+    this.batch = new BatchQueue<Kept, void>({
+      write: (rows) => {
+        this.writeRows(rows);
+        // Synchronous: no poll can queue an agent again between the write and this.
+        for (const row of rows) row.queued = false;
+      },
       intervalMs,
       holdTicks: Math.max(0, Math.ceil((options.routineWriteMs ?? 0) / intervalMs) - 1),
       queuedTick: (entry) => entry.queuedTick,
@@ -153,7 +137,7 @@ export class SqliteStore implements AgentStore {
     for (const row of rows) {
       const record = rowToRecord(row);
       this.interned.description(record.description);
-      this.cache.set(record.instanceUid, record);
+      this.cache.set(record.instanceUid, keptOf(record));
     }
   }
 
@@ -169,34 +153,35 @@ export class SqliteStore implements AgentStore {
     return { ...record };
   }
 
-  private remember(record: AgentRecord): void {
-    const uid = record.instanceUid;
-    if (!this.cache.has(uid) && this.cache.size >= this.maxCachedAgents) {
+  /** Keeps `kept` in memory, the agent's `Kept` not being there already. */
+  private remember(uid: string, kept: Kept): void {
+    if (this.cache.size >= this.maxCachedAgents) {
       // The oldest remembered goes first: in a fleet larger than the bound every agent polls
       // as often as every other, so nothing smarter would keep more hits.
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
-    this.cache.set(uid, record);
+    this.cache.set(uid, kept);
   }
 
   peekAgent(instanceUid: string): AgentRecord | undefined {
     // A record pushed out of memory may still wait for its write.
-    const known = this.cache.get(instanceUid) ?? this.pending.get(instanceUid)?.record ?? this.durable.get(instanceUid)?.record;
-    // A copy: a routine write moves two fields of the kept record in place (putAgent), and
-    // what a caller was given must not change under it.
-    return known === undefined ? undefined : { ...known };
+    const known = (this.cache.get(instanceUid) ?? this.pending.get(instanceUid))?.record ?? this.durable.get(instanceUid)?.record;
+    // The kept record itself, not a copy (see AgentStore.peekAgent): a routine write moves its
+    // last-seen time and sequence number in place.
+    return known;
   }
 
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
     const known = this.peekAgent(instanceUid);
-    if (known) return known;
+    // A copy: what getAgent gives is the caller's to keep.
+    if (known) return { ...known };
     const row = this.statements.get.get(instanceUid);
     if (row === undefined) return undefined;
     const record = rowToRecord(row);
     this.interned.description(record.description);
-    this.remember(record);
-    // The kept record is moved in place by routine writes; the caller gets its own, as from peekAgent.
+    this.remember(instanceUid, keptOf(record));
+    // The kept record is moved in place by routine writes; the caller gets its own.
     return { ...record };
   }
 
@@ -207,40 +192,47 @@ export class SqliteStore implements AgentStore {
     if (!durable) {
       // A durable write of the same agent still queued carries older data: this one replaces it.
       if (this.durable.size > 0 && this.durable.has(uid)) return this.putAgent(record, true);
-      const previous = this.cache.get(uid);
-      const waiting = this.pending.get(uid);
-      // Only the two columns are written when nothing else moved since the last record; a
-      // record not in memory may differ in anything, so it is written whole.
-      const full = previous === undefined || !onlyTouched(previous, record) || waiting?.full === true;
-      // A routine write moves the two fields of the record already kept rather than keeping
-      // the new object: one new long-lived object per poll would be promoted out of the young
-      // generation and grow the old one under load (measured: 230 MB resident at start with
-      // 100k agents, 410 MB after 15 s at 44k polls/s).
-      const kept = full ? this.keptCopy(record, previous) : previous;
-      if (!full) {
+      const kept = this.cache.get(uid);
+      if (kept === undefined) {
+        // Not in memory, so it may differ from its row in anything: written whole. A write still
+        // queued for a record pushed out of memory is taken over.
+        const waiting = this.pending.get(uid);
+        const taken = waiting ?? keptOf(record);
+        taken.record = this.keptCopy(record, undefined);
+        this.queue(uid, taken, true);
+        this.remember(uid, taken);
+        return;
+      }
+      const previous = kept.record;
+      // Only the two columns are written when nothing else moved since the last record.
+      const full = !onlyTouched(previous, record);
+      if (full) {
+        kept.record = this.keptCopy(record, previous);
+      } else {
+        // A routine write moves the two fields of the record already kept rather than keeping
+        // the new object: one new long-lived object per poll would be promoted out of the young
+        // generation and grow the old one under load (measured: 230 MB resident at start with
+        // 100k agents, 410 MB after 15 s at 44k polls/s).
         previous.lastSeenMs = record.lastSeenMs;
         previous.sequenceNum = record.sequenceNum;
       }
-      // The waiting entry is updated in place: batches are written synchronously, so no
-      // write can be holding it, and a poll of an agent already waiting allocates nothing.
-      if (waiting) {
-        waiting.record = kept;
-        waiting.full = full;
-      } else {
-        this.pending.set(uid, { record: kept, full, queuedTick: this.batch.tick });
-      }
-      if (previous === undefined) this.remember(kept);
-      else if (full) this.cache.set(uid, kept);
+      this.queue(uid, kept, full);
       return;
     }
-    this.pending.delete(uid);
-    const kept = this.keptCopy(record, this.cache.get(uid));
-    this.remember(kept);
+    const waiting = this.pending.get(uid);
+    if (waiting !== undefined) {
+      waiting.queued = false;
+      this.pending.delete(uid);
+    }
+    const known = this.cache.get(uid);
+    const kept = known ?? waiting ?? keptOf(record);
+    kept.record = this.keptCopy(record, known?.record);
+    if (known === undefined) this.remember(uid, kept);
     // Resolved once committed, so the agent is answered only after its state is on disk.
     return new Promise<void>((resolve, reject) => {
       const earlier = this.durable.get(uid);
       this.durable.set(uid, {
-        record: kept,
+        record: kept.record,
         full: true,
         resolve: () => {
           earlier?.resolve();
@@ -258,8 +250,26 @@ export class SqliteStore implements AgentStore {
     });
   }
 
+  /**
+   * Puts the agent in the batch, or updates its queued write in place: batches are written
+   * synchronously, so no write is holding it, and a poll of an agent already queued allocates
+   * nothing. `full` sticks until the row is written.
+   */
+  private queue(uid: string, kept: Kept, full: boolean): void {
+    if (kept.queued) {
+      kept.full ||= full;
+      return;
+    }
+    kept.queued = true;
+    kept.full = full;
+    kept.queuedTick = this.batch.tick;
+    this.pending.set(uid, kept);
+  }
+
   async deleteAgent(instanceUid: string): Promise<boolean> {
     if (this.durable.has(instanceUid)) this.writeDurable();
+    const queued = this.pending.get(instanceUid);
+    if (queued !== undefined) queued.queued = false;
     const waiting = this.pending.delete(instanceUid);
     this.cache.delete(instanceUid);
     return this.database.transaction(() => {
@@ -323,8 +333,8 @@ export class SqliteStore implements AgentStore {
       this.statements.forgetActivity.run(cutoffMs);
       return changes;
     })();
-    for (const [uid, record] of this.cache) {
-      if (record.lastSeenMs < cutoffMs) this.cache.delete(uid);
+    for (const [uid, kept] of this.cache) {
+      if (kept.record.lastSeenMs < cutoffMs) this.cache.delete(uid);
     }
     return forgotten;
   }

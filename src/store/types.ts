@@ -60,7 +60,10 @@ export interface AgentStore {
   getAgent(instanceUid: string): Promise<AgentRecord | undefined>;
   /**
    * The agent's latest record if the store holds it in memory, else undefined (then ask
-   * getAgent). Optional; it lets the poll of a known agent be answered without waiting.
+   * getAgent). Optional; it lets the poll of a known agent be answered without waiting. The
+   * object may be the store's own, which the agent's next routine write moves on in place:
+   * read it at once, and copy what must outlast that write. Not copying it here saves a poll
+   * an object.
    */
   peekAgent?(instanceUid: string): AgentRecord | undefined;
   /**

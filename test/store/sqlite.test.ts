@@ -106,3 +106,26 @@ t.test('a record read from its row does not change under its reader when the age
   t.equal(read.lastSeenMs, NOW);
   t.equal((await store.getAgent(agentRecord(1).instanceUid))?.sequenceNum, 2, 'a new read sees the poll');
 });
+
+t.test('an agent pushed out of memory while its routine write waits keeps its latest state', async (t) => {
+  const dataDir = temporaryDirectory('opamp-store-');
+  // Room for one record, and a batch that waits until asked: every write below stays queued.
+  const store = new SqliteStore({ dataDir, maxCachedAgents: 1, writeBatchMs: 3_600_000 });
+  const first = agentRecord(1).instanceUid;
+  await store.putAgent(agentRecord(1), true);
+  await store.putAgent(agentRecord(1, { sequenceNum: 2, lastSeenMs: NOW + 1 }), false);
+  await store.putAgent(agentRecord(2), true);
+  t.equal(store.peekAgent(first)?.sequenceNum, 2, 'pushed out, it is still read from its queued write');
+  await store.putAgent(agentRecord(1, { sequenceNum: 3, lastSeenMs: NOW + 2 }), false);
+  t.equal(store.peekAgent(first)?.sequenceNum, 3, 'a poll takes over the queued write');
+  await store.putAgent(agentRecord(2, { sequenceNum: 2, lastSeenMs: NOW + 2 }), false);
+  await store.putAgent(agentRecord(1, { sequenceNum: 4, lastSeenMs: NOW + 3, disconnected: true }), true);
+  await store.putAgent(agentRecord(1, { sequenceNum: 5, lastSeenMs: NOW + 4, disconnected: true }), false);
+  t.equal((await store.getAgent(first))?.sequenceNum, 5, 'a routine write after a durable one is read back');
+  await store.close();
+  const reopened = new SqliteStore({ dataDir });
+  t.teardown(() => reopened.close());
+  const read = await reopened.getAgent(first);
+  t.same([read?.sequenceNum, read?.lastSeenMs, read?.disconnected], [5, NOW + 4, true], 'and written with the durable change');
+  t.same((await reopened.getAgent(agentRecord(2).instanceUid))?.sequenceNum, 2, 'the agent that pushed it out is written too');
+});
