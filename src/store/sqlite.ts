@@ -44,7 +44,6 @@ export interface SqliteStoreOptions {
   onError?: (error: unknown) => void;
 }
 
-
 export class SqliteStore implements AgentStore {
   private readonly database: Database.Database;
   /** Batched writes: the agents whose `Kept` is queued. */
