@@ -218,11 +218,7 @@ export class SqliteStore implements AgentStore {
       this.queue(uid, kept, full);
       return;
     }
-    const waiting = this.pending.get(uid);
-    if (waiting !== undefined) {
-      waiting.queued = false;
-      this.pending.delete(uid);
-    }
+    const waiting = this.unqueue(uid);
     const known = this.cache.get(uid);
     const kept = known ?? waiting ?? keptOf(record);
     kept.record = this.keptCopy(record, known?.record);
@@ -265,11 +261,18 @@ export class SqliteStore implements AgentStore {
     this.pending.set(uid, kept);
   }
 
+  /** Takes the agent's write out of the batch, if queued; returns what was queued. */
+  private unqueue(uid: string): Kept | undefined {
+    const queued = this.pending.get(uid);
+    if (queued === undefined) return undefined;
+    queued.queued = false;
+    this.pending.delete(uid);
+    return queued;
+  }
+
   async deleteAgent(instanceUid: string): Promise<boolean> {
     if (this.durable.has(instanceUid)) this.writeDurable();
-    const queued = this.pending.get(instanceUid);
-    if (queued !== undefined) queued.queued = false;
-    const waiting = this.pending.delete(instanceUid);
+    const waiting = this.unqueue(instanceUid) !== undefined;
     this.cache.delete(instanceUid);
     return this.database.transaction(() => {
       this.statements.deleteHistory.run(instanceUid);
