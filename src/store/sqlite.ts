@@ -164,11 +164,10 @@ export class SqliteStore implements AgentStore {
   }
 
   peekAgent(instanceUid: string): AgentRecord | undefined {
-    // A record pushed out of memory may still wait for its write.
-    const known = (this.cache.get(instanceUid) ?? this.pending.get(instanceUid))?.record ?? this.durable.get(instanceUid)?.record;
-    // The kept record itself, not a copy (see AgentStore.peekAgent): a routine write moves its
-    // last-seen time and sequence number in place.
-    return known;
+    // A record pushed out of memory may still wait for its write. The kept record itself, not a
+    // copy (see AgentStore.peekAgent): a routine write moves its last-seen time and sequence
+    // number in place.
+    return (this.cache.get(instanceUid) ?? this.pending.get(instanceUid))?.record ?? this.durable.get(instanceUid)?.record;
   }
 
   async getAgent(instanceUid: string): Promise<AgentRecord | undefined> {
