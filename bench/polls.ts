@@ -62,10 +62,11 @@ export async function seedFleet(directory: string, count: number, build?: string
 }
 
 /**
- * Closed-loop polls a second one server is expected to answer at most, for the bodies to last a
- * whole run of every contender without wrapping round (a wrap sends a sequence number back and
- * costs those polls a full-state request). More bodies would make wrk's start-up (it formats
- * every request in Lua) take longer than the run itself.
+ * Closed-loop polls a second the bodies are made for, over a server's whole share of the run. A
+ * faster server starts them again: each agent's next poll sends a lower sequence number, which
+ * ours answers with ReportFullState and nothing more. Bodies for 60,000 polls/s would make each
+ * wrk start 6 s longer (it formats every request in Lua first), with the resumed server idling
+ * through it and its timers counted, so the wrap is the smaller error.
  */
 const MOST_POLLS_PER_SECOND = 8_000;
 
