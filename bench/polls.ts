@@ -128,10 +128,28 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
   const uncoalescedDirectory = dataDirectory(settings, 'uncoalesced');
   fs.cpSync(reference.directory, uncoalescedDirectory, { recursive: true });
   entries.push({ kind: 'ours', options: { agentKey: true, flags: { 'data-dir': uncoalescedDirectory, 'coalesce-answers': 'false' } }, bodiesDirectory: reference.bodies.directory });
+  // A second process of the plain bare route and of ours on the reference fleet (its own copy).
+  // Processes of one build and the same flags differed by up to 13% in the same rounds
+  // (BENCHMARKS.md, 2026-12-07), so the targets' ratios must not rest on one process of each.
+  const referenceIndex = fleets.indexOf(reference);
+  const secondDirectory = dataDirectory(settings, 'second');
+  fs.cpSync(reference.directory, secondDirectory, { recursive: true });
+  const secondOf = new Map<number, number>([[1, entries.length], [3 + referenceIndex, entries.length + 1]]);
+  entries.push(
+    { kind: 'bare-fastify', options: {}, bodiesDirectory: reference.bodies.directory },
+    { kind: 'ours', options: { agentKey: true, flags: { 'data-dir': secondDirectory } }, bodiesDirectory: reference.bodies.directory },
+  );
   if (before && beforeDirectory) {
     entries.push({ kind: 'ours', options: { agentKey: true, build: before, flags: { 'data-dir': beforeDirectory } }, bodiesDirectory: reference.bodies.directory });
   }
-  const rounds = await compare(entries, settings);
+  const measured = await compare(entries, settings);
+  // Every contender's rounds, twice over: a doubled contender's second process fills the second
+  // half, a single one repeats its own. Round i of one half was measured seconds from round i
+  // of the same half of every other, so per-round ratios still pair servers measured together.
+  const rounds = measured.map((first, index) => {
+    const second = secondOf.get(index);
+    return [...first, ...(second === undefined ? first : measured[second]!)];
+  });
   const [bareHttpRounds, bareFastifyRounds, coalescedRounds] = [rounds[0]!, rounds[1]!, rounds[2]!];
   const oursRounds = fleets.map((_fleet, index) => rounds[3 + index]!);
   const uncoalescedRounds = rounds[3 + fleets.length]!;
@@ -188,7 +206,6 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
   }
   rows.push({ figure: 'Bare Fastify route coalescing its answers vs the same route writing each at once', ours: polls(typical(coalescedRounds)), baseline: polls(bareFastify), ratio: times(roundRatio(coalescedRounds, bareFastifyRounds, rate)), target: '', result: '' });
   rows.push({ figure: 'Bare Fastify route vs bare node:http route', ours: polls(bareFastify), baseline: polls(bareHttp), ratio: times(roundRatio(bareFastifyRounds, bareHttpRounds, rate)), target: '', result: '' });
-  const referenceIndex = fleets.indexOf(reference);
   if (before) {
     const beforeRounds = rounds[rounds.length - 1]!;
     const ratio = roundRatio(oursRounds[referenceIndex]!, beforeRounds, rate);
@@ -207,6 +224,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
         'ours writes the answers that are ready in one turn of the event loop back to back at its end (--coalesce-answers, on by default); on loopback that saves most of the cost of waking the load generator once per answer. "Bare Fastify" is the plain route, each answer written at once, as the targets name it; the like-for-like rows weigh ours against the bare route coalescing in the same way, and ours with coalescing off against the plain route. A target is met only when it holds in all three pairs.',
         `seeding through SqliteStore.putAgent + flush took ${fleets.map((fleet) => `${fixed(fleet.seedSeconds, 1)} s for ${fixed(fleet.size)}`).join(', ')}.`,
         `${entries.length} servers running at once, measured in turn for ${settings.rounds} rounds of ${settings.roundSeconds} s; figures are medians over the rounds and ratios the median of the per-round ratios (polls/s at ${fixed(reference.size)} vs bare Fastify ranged ${ratioSpread(oursRounds[referenceIndex]!, bareFastifyRounds, rate)}).`,
+        `ours at ${fixed(reference.size)} agents and the plain bare Fastify route run as two processes each, and their figures pool both (processes of the same server differ by up to 13%): polls/s of the first pair ${times(roundRatio(measured[3 + referenceIndex]!, measured[1]!, rate))}, of the second ${times(roundRatio(measured[secondOf.get(3 + referenceIndex)!]!, measured[secondOf.get(1)!]!, rate))}.`,
         before ? `the earlier build is the one in ${before} (OPAMP_BENCH_BEFORE), with the same defaults, key and load; its target (at most 10% fewer polls/s) is the issue's for the node:http route (45ed1af), and a check against regressions for any other build.` : 'set OPAMP_BENCH_BEFORE to the directory of an earlier build (with dist/) to add it as a contender.',
       ],
     },
