@@ -134,7 +134,10 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
   const referenceIndex = fleets.indexOf(reference);
   const secondDirectory = dataDirectory(settings, 'second');
   fs.cpSync(reference.directory, secondDirectory, { recursive: true });
-  const secondOf = new Map<number, number>([[1, entries.length], [3 + referenceIndex, entries.length + 1]]);
+  // Where each doubled contender's first and second process sit in `entries`.
+  const bareFastifyEntry = 1;
+  const oursReferenceEntry = 3 + referenceIndex;
+  const secondOf = new Map<number, number>([[bareFastifyEntry, entries.length], [oursReferenceEntry, entries.length + 1]]);
   entries.push(
     { kind: 'bare-fastify', options: {}, bodiesDirectory: reference.bodies.directory },
     { kind: 'ours', options: { agentKey: true, flags: { 'data-dir': secondDirectory } }, bodiesDirectory: reference.bodies.directory },
@@ -224,7 +227,7 @@ export async function fleetPolls(settings: Settings): Promise<FleetOutcome> {
         'ours writes the answers that are ready in one turn of the event loop back to back at its end (--coalesce-answers, on by default); on loopback that saves most of the cost of waking the load generator once per answer. "Bare Fastify" is the plain route, each answer written at once, as the targets name it; the like-for-like rows weigh ours against the bare route coalescing in the same way, and ours with coalescing off against the plain route. A target is met only when it holds in all three pairs.',
         `seeding through SqliteStore.putAgent + flush took ${fleets.map((fleet) => `${fixed(fleet.seedSeconds, 1)} s for ${fixed(fleet.size)}`).join(', ')}.`,
         `${entries.length} servers running at once, measured in turn for ${settings.rounds} rounds of ${settings.roundSeconds} s; figures are medians over the rounds and ratios the median of the per-round ratios (polls/s at ${fixed(reference.size)} vs bare Fastify ranged ${ratioSpread(oursRounds[referenceIndex]!, bareFastifyRounds, rate)}).`,
-        `ours at ${fixed(reference.size)} agents and the plain bare Fastify route run as two processes each, and their figures pool both (processes of the same server differ by up to 13%): polls/s of the first pair ${times(roundRatio(measured[3 + referenceIndex]!, measured[1]!, rate))}, of the second ${times(roundRatio(measured[secondOf.get(3 + referenceIndex)!]!, measured[secondOf.get(1)!]!, rate))}.`,
+        `ours at ${fixed(reference.size)} agents and the plain bare Fastify route run as two processes each, and their figures pool both (processes of the same server differ by up to 13%): polls/s of the first pair ${times(roundRatio(measured[oursReferenceEntry]!, measured[bareFastifyEntry]!, rate))}, of the second ${times(roundRatio(measured[secondOf.get(oursReferenceEntry)!]!, measured[secondOf.get(bareFastifyEntry)!]!, rate))}.`,
         before ? `the earlier build is the one in ${before} (OPAMP_BENCH_BEFORE), with the same defaults, key and load; its target (at most 10% fewer polls/s) is the issue's for the node:http route (45ed1af), and a check against regressions for any other build.` : 'set OPAMP_BENCH_BEFORE to the directory of an earlier build (with dist/) to add it as a contender.',
       ],
     },
